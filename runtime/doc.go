@@ -1,0 +1,10 @@
+// Package runtime wraps ONNX Runtime: the one process-wide environment, model
+// signatures, session options and execution providers, and a pool of
+// instances per model version that runs inference on tensor values.
+//
+// It is the only package that imports onnxruntime_go. Invariants: the
+// environment is initialised once and destroyed last; every ORT object a
+// function creates is destroyed by that function or by the owner it is handed
+// to (a Model destroys its sessions in Close); a context that ends while a run
+// is in flight terminates that run through its RunOptions.
+package runtime

@@ -1,0 +1,64 @@
+// Package ortest gives tests the real ONNX Runtime and the repository's model
+// files. Tests never skip when the runtime is missing: they fail and say how
+// to fetch it (`make ort`, `make models`).
+package ortest
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/sluice-serving/sluice/runtime"
+)
+
+// Init loads the ONNX Runtime library that `make ort` fetched (or the one
+// ONNXRUNTIME_LIB names) once per test binary.
+func Init(tb testing.TB) {
+	tb.Helper()
+	lib := os.Getenv("ONNXRUNTIME_LIB")
+	if lib == "" {
+		var err error
+		if lib, err = runtime.FindLibrary("."); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := runtime.Init(lib); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// Root is the repository's root folder, found from the test's folder.
+func Root(tb testing.TB) string {
+	tb.Helper()
+	dir, err := filepath.Abs(".")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d
+		}
+		if filepath.Dir(d) == d {
+			tb.Fatalf("no go.mod in %s or above", dir)
+		}
+	}
+}
+
+// Path is a file under the repository root that must exist; a missing real
+// model fails the test with the make target that fetches it.
+func Path(tb testing.TB, rel string) string {
+	tb.Helper()
+	p := filepath.Join(Root(tb), rel)
+	if _, err := os.Stat(p); err != nil {
+		tb.Fatalf("%s is missing: run `make models` (real models) or `make fixtures`: %v", rel, err)
+	}
+	return p
+}
+
+// PPOCR is the real PP-OCR classifier that `make models` fetches.
+func PPOCR(tb testing.TB) string { return Path(tb, "models/ppocr-cls/1/model.onnx") }
+
+// Fixture is a committed test model under testdata/models.
+func Fixture(tb testing.TB, name string) string {
+	return Path(tb, filepath.Join("testdata", "models", name, "1", "model.onnx"))
+}
