@@ -1,0 +1,121 @@
+// Command sluice is the one Sluice binary. `sluice serve` runs the gateway;
+// it owns the root context, the logger and the order of shutdown.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/sluice-serving/sluice/config"
+	"github.com/sluice-serving/sluice/registry"
+	"github.com/sluice-serving/sluice/runtime"
+	"github.com/sluice-serving/sluice/server"
+)
+
+const usage = `sluice: a model-serving gateway speaking the KServe v2 protocol.
+
+usage:
+  sluice serve [flags]   serve the models in the repository (see sluice serve -help)
+  sluice version         print the version
+`
+
+func main() {
+	if err := run(os.Args[1:], os.Environ(), os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "sluice:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args, environ []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "serve":
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return serve(ctx, args[1:], environ, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "sluice", server.Version)
+		return nil
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func serve(ctx context.Context, args, environ []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("sluice serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	config.Flags(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(fs, environ)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Log, stderr)
+	lib, err := libraryPath(cfg.Runtime.Library)
+	if err != nil {
+		return err
+	}
+	if err := runtime.Init(lib); err != nil {
+		return err
+	}
+	defer runtime.Shutdown()
+	log.Info("onnx runtime loaded", "version", runtime.Version(), "library", lib)
+
+	reg := registry.New(cfg.Repository, log)
+	defer reg.Close()
+	if err := reg.LoadAll(ctx); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Server.Addr)
+	if err != nil {
+		return fmt.Errorf("server.addr: %w", err)
+	}
+	log.Info("serving KServe v2", "addr", ln.Addr().String(), "models", reg.Names())
+	return server.New(cfg.Server, reg, log).Serve(ctx, ln, 10*time.Second)
+}
+
+// libraryPath is the configured library, else the `make ort` copy found from
+// the working folder or from the binary's folder.
+func libraryPath(configured string) (string, error) {
+	if configured != "" {
+		return configured, nil
+	}
+	p, err := runtime.FindLibrary(".")
+	if err == nil {
+		return p, nil
+	}
+	if exe, xerr := os.Executable(); xerr == nil {
+		if p, xerr := runtime.FindLibrary(filepath.Dir(exe)); xerr == nil {
+			return p, nil
+		}
+	}
+	return "", err
+}
+
+func newLogger(c config.LogConfig, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level)) // validated by config
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

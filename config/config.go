@@ -1,0 +1,185 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/confmap"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/providers/structs"
+	"github.com/knadh/koanf/v2"
+
+	"github.com/sluice-serving/sluice/registry"
+	"github.com/sluice-serving/sluice/server"
+)
+
+// Config is everything `sluice serve` reads.
+type Config struct {
+	Server     server.Config   `koanf:"server"`
+	Repository registry.Config `koanf:"repository"`
+	Runtime    RuntimeConfig   `koanf:"runtime"`
+	Log        LogConfig       `koanf:"log"`
+}
+
+// RuntimeConfig locates ONNX Runtime.
+type RuntimeConfig struct {
+	// Library is the path of libonnxruntime; empty means the copy `make ort`
+	// put in .cache/, found from the working folder upwards.
+	Library string `koanf:"library"`
+}
+
+// LogConfig sets the process log.
+type LogConfig struct {
+	Level  string `koanf:"level"`
+	Format string `koanf:"format"`
+}
+
+// Default is the configuration `make run` serves with.
+func Default() Config {
+	return Config{
+		Server:     server.DefaultConfig(),
+		Repository: registry.DefaultConfig(),
+		Log:        LogConfig{Level: "info", Format: "text"},
+	}
+}
+
+// Validate checks every section and names the first bad key.
+func (c Config) Validate() error {
+	if err := c.Server.Validate(); err != nil {
+		return err
+	}
+	if err := c.Repository.Validate(); err != nil {
+		return err
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		return fmt.Errorf("log.level: %q, expected debug, info, warn or error", c.Log.Level)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		return fmt.Errorf("log.format: %q, expected text or json", c.Log.Format)
+	}
+	return nil
+}
+
+// descriptions documents every key; a test checks none is missing.
+var descriptions = map[string]string{
+	"server.addr":           "host:port to listen on",
+	"server.max_body_bytes": "largest request body accepted; larger answers 413",
+	"server.read_timeout":   "time allowed to read one request",
+	"server.write_timeout":  "time allowed to write one response",
+	"server.idle_timeout":   "keep-alive connections idle this long are closed",
+	"server.infer_timeout":  "longest one inference call may take before 504",
+	"repository.path":       "model repository folder",
+	"runtime.library":       "path of libonnxruntime (default: .cache/ copy from `make ort`; ONNXRUNTIME_LIB also sets it)",
+	"log.level":             "debug, info, warn or error",
+	"log.format":            "text or json",
+}
+
+// Flags registers one flag per key, showing its default, plus -config.
+func Flags(fs *flag.FlagSet) {
+	ko := defaults()
+	fs.String("config", "sluice.yaml", "YAML configuration file (optional unless given)")
+	for _, k := range ko.Keys() {
+		fs.String(k, fmt.Sprint(ko.Get(k)), descriptions[k])
+	}
+}
+
+func defaults() *koanf.Koanf {
+	ko := koanf.New(".")
+	// Loading a struct of plain values cannot fail.
+	_ = ko.Load(structs.Provider(Default(), "koanf"), nil)
+	return ko
+}
+
+// Load layers defaults, the YAML file, environ (KEY=VALUE strings) and the
+// flags that were set on fs (already parsed, registered by Flags).
+func Load(fs *flag.FlagSet, environ []string) (Config, error) {
+	ko := defaults()
+	known := ko.Keys()
+	if err := loadFile(ko, fs); err != nil {
+		return Config{}, err
+	}
+	envMap, err := envValues(environ, known)
+	if err != nil {
+		return Config{}, err
+	}
+	if err := ko.Load(confmap.Provider(envMap, "."), nil); err != nil {
+		return Config{}, err
+	}
+	flags := map[string]any{}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name != "config" {
+			flags[f.Name] = f.Value.String()
+		}
+	})
+	if err := ko.Load(confmap.Provider(flags, "."), nil); err != nil {
+		return Config{}, err
+	}
+	return decode(ko)
+}
+
+func loadFile(ko *koanf.Koanf, fs *flag.FlagSet) error {
+	path, explicit := "sluice.yaml", false
+	if f := fs.Lookup("config"); f != nil {
+		path = f.Value.String()
+		fs.Visit(func(v *flag.Flag) { explicit = explicit || v.Name == "config" })
+	}
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) && !explicit {
+		return nil
+	}
+	if err := ko.Load(file.Provider(path), yaml.Parser()); err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	return nil
+}
+
+// envValues maps SLUICE_SERVER_MAX_BODY_BYTES to server.max_body_bytes by
+// matching against the known keys, so underscores inside key names are
+// never ambiguous. ONNXRUNTIME_LIB sets runtime.library.
+func envValues(environ []string, known []string) (map[string]any, error) {
+	byEnv := map[string]string{}
+	for _, k := range known {
+		byEnv["SLUICE_"+strings.ToUpper(strings.ReplaceAll(k, ".", "_"))] = k
+	}
+	out := map[string]any{}
+	for _, kv := range environ {
+		name, val, _ := strings.Cut(kv, "=")
+		if name == "ONNXRUNTIME_LIB" && val != "" {
+			if _, set := out["runtime.library"]; !set {
+				out["runtime.library"] = val
+			}
+			continue
+		}
+		if !strings.HasPrefix(name, "SLUICE_") {
+			continue
+		}
+		k, ok := byEnv[name]
+		if !ok {
+			return nil, fmt.Errorf("environment variable %s names no configuration key", name)
+		}
+		out[k] = val
+	}
+	return out, nil
+}
+
+func decode(ko *koanf.Koanf) (Config, error) {
+	var c Config
+	dc := &mapstructure.DecoderConfig{
+		DecodeHook:       mapstructure.StringToTimeDurationHookFunc(),
+		WeaklyTypedInput: true,
+		ErrorUnused:      true,
+		Result:           &c,
+	}
+	if err := ko.UnmarshalWithConf("", &c, koanf.UnmarshalConf{DecoderConfig: dc}); err != nil {
+		return Config{}, fmt.Errorf("configuration: %w", err)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, fmt.Errorf("configuration: %w", err)
+	}
+	return c, nil
+}

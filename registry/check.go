@@ -1,0 +1,90 @@
+package registry
+
+import (
+	"github.com/sluice-serving/sluice/runtime"
+	"github.com/sluice-serving/sluice/tensor"
+)
+
+// checkRequest verifies a request against the signature callers see and
+// returns its inputs in the model's order and the indices of the outputs to
+// return, in the order asked for (all, in model order, when none are named).
+func checkRequest(model string, sig runtime.Signature, req *tensor.Request) ([]tensor.Tensor, []int, error) {
+	ordered := make([]tensor.Tensor, len(sig.Inputs))
+	seen := make([]bool, len(sig.Inputs))
+	for i := range req.Inputs {
+		in := &req.Inputs[i]
+		j := indexOf(sig.Inputs, in.Name)
+		if j < 0 {
+			return nil, nil, tensor.Errorf(tensor.InvalidArgument, "input %q: model %q has no such input; its inputs are %s", in.Name, model, ioNames(sig.Inputs))
+		}
+		if seen[j] {
+			return nil, nil, tensor.Errorf(tensor.InvalidArgument, "input %q: given twice", in.Name)
+		}
+		if err := checkInput(in, sig.Inputs[j]); err != nil {
+			return nil, nil, err
+		}
+		seen[j] = true
+		ordered[j] = *in
+	}
+	for j, ok := range seen {
+		if !ok {
+			io := sig.Inputs[j]
+			return nil, nil, tensor.Errorf(tensor.InvalidArgument, "input %q: missing; model %q expects it (%s %s)", io.Name, model, io.DataType, tensor.FormatShape(io.Dims))
+		}
+	}
+	if err := checkBatch(sig, ordered); err != nil {
+		return nil, nil, err
+	}
+	want, err := wantedOutputs(model, sig, req.Outputs)
+	return ordered, want, err
+}
+
+func checkInput(in *tensor.Tensor, io runtime.IO) error {
+	if in.DataType != io.DataType {
+		return tensor.Errorf(tensor.InvalidArgument, "input %q: datatype %s, model expects %s", in.Name, in.DataType, io.DataType)
+	}
+	if len(in.Shape) != len(io.Dims) {
+		return tensor.Errorf(tensor.InvalidArgument, "input %q: shape %s has %d dimensions, model expects %d (%s)", in.Name, tensor.FormatShape(in.Shape), len(in.Shape), len(io.Dims), tensor.FormatShape(io.Dims))
+	}
+	for k, d := range in.Shape {
+		if d <= 0 {
+			return tensor.Errorf(tensor.InvalidArgument, "input %q: dimension %d is %d, expected a positive size", in.Name, k, d)
+		}
+		if io.Dims[k] != -1 && d != io.Dims[k] {
+			return tensor.Errorf(tensor.InvalidArgument, "input %q: dimension %d is %d, model expects %d (%s)", in.Name, k, d, io.Dims[k], tensor.FormatShape(io.Dims))
+		}
+	}
+	return in.CheckData()
+}
+
+// checkBatch makes sure every input of a batched model agrees on dimension 0.
+func checkBatch(sig runtime.Signature, ins []tensor.Tensor) error {
+	if !sig.Batched {
+		return nil
+	}
+	for i := 1; i < len(ins); i++ {
+		if ins[i].Shape[0] != ins[0].Shape[0] {
+			return tensor.Errorf(tensor.InvalidArgument, "input %q: batch size %d differs from input %q's %d", ins[i].Name, ins[i].Shape[0], ins[0].Name, ins[0].Shape[0])
+		}
+	}
+	return nil
+}
+
+func wantedOutputs(model string, sig runtime.Signature, asked []tensor.OutputRequest) ([]int, error) {
+	if len(asked) == 0 {
+		all := make([]int, len(sig.Outputs))
+		for i := range all {
+			all[i] = i
+		}
+		return all, nil
+	}
+	want := make([]int, len(asked))
+	for i, o := range asked {
+		j := indexOf(sig.Outputs, o.Name)
+		if j < 0 {
+			return nil, tensor.Errorf(tensor.InvalidArgument, "output %q: model %q has no such output; its outputs are %s", o.Name, model, ioNames(sig.Outputs))
+		}
+		want[i] = j
+	}
+	return want, nil
+}

@@ -1,0 +1,148 @@
+package registry
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/sluice-serving/sluice/runtime"
+	"github.com/sluice-serving/sluice/tensor"
+)
+
+// Config is the registry's part of the server configuration.
+type Config struct {
+	// Path is the model repository folder.
+	Path string `koanf:"path"`
+}
+
+// DefaultConfig serves the repository's own models folder.
+func DefaultConfig() Config { return Config{Path: "models"} }
+
+// Validate names the key that is wrong.
+func (c Config) Validate() error {
+	if c.Path == "" {
+		return fmt.Errorf("repository.path: empty, expected the model repository folder")
+	}
+	return nil
+}
+
+// ModelConfig is a model's config.yaml. Session options sit at the top
+// level, as instance settings do in Triton's model configuration.
+type ModelConfig struct {
+	runtime.SessionConfig
+	// Platform is accepted for Triton familiarity; only onnxruntime_onnx runs.
+	Platform string `json:"platform"`
+	// Inputs fixes dimensions the model leaves open, e.g. PP-OCR's image size.
+	Inputs []IOConfig `json:"inputs"`
+}
+
+// IOConfig overrides the dimensions of one input.
+type IOConfig struct {
+	Name string  `json:"name"`
+	Dims []int64 `json:"dims"`
+}
+
+const platformONNX = "onnxruntime_onnx"
+
+// DefaultModelConfig is what a model without config.yaml gets.
+func DefaultModelConfig() ModelConfig {
+	return ModelConfig{SessionConfig: runtime.DefaultSessionConfig(), Platform: platformONNX}
+}
+
+// ReadModelConfig reads dir/config.yaml over the defaults; a missing file
+// means the defaults. Unknown keys are errors so a typo never goes unnoticed.
+func ReadModelConfig(dir string) (ModelConfig, error) {
+	cfg := DefaultModelConfig()
+	b, err := os.ReadFile(filepath.Join(dir, "config.yaml"))
+	if os.IsNotExist(err) {
+		return cfg, nil
+	}
+	if err != nil {
+		return cfg, err
+	}
+	if err := ParseModelConfig(b, &cfg); err != nil {
+		return cfg, fmt.Errorf("config.yaml: %w", err)
+	}
+	return cfg, nil
+}
+
+// ParseModelConfig decodes YAML into cfg strictly and validates the result.
+func ParseModelConfig(b []byte, cfg *ModelConfig) error {
+	if err := yaml.UnmarshalStrict(b, cfg); err != nil {
+		return tensor.WithKind(tensor.InvalidArgument, err)
+	}
+	return tensor.WithKind(tensor.InvalidArgument, cfg.Validate())
+}
+
+// Validate checks the fields that need no model file.
+func (c ModelConfig) Validate() error {
+	if err := c.SessionConfig.Validate(); err != nil {
+		return err
+	}
+	if c.Platform != platformONNX {
+		return fmt.Errorf("platform: %q, expected %s", c.Platform, platformONNX)
+	}
+	for i, in := range c.Inputs {
+		if in.Name == "" {
+			return fmt.Errorf("inputs[%d].name: empty, expected an input of the model", i)
+		}
+	}
+	return nil
+}
+
+// applyDims returns the signature callers see: the model's own, with the
+// configured dimensions in place of open ones.
+func (c ModelConfig) applyDims(sig runtime.Signature) (runtime.Signature, error) {
+	out := sig
+	out.Inputs = append([]runtime.IO(nil), sig.Inputs...)
+	for i, ic := range c.Inputs {
+		j := indexOf(out.Inputs, ic.Name)
+		if j < 0 {
+			return sig, fmt.Errorf("inputs[%d].name: %q is not an input of the model; it has %s", i, ic.Name, ioNames(sig.Inputs))
+		}
+		if err := checkOverride(ic.Dims, sig.Inputs[j].Dims, sig.Batched); err != nil {
+			return sig, fmt.Errorf("inputs[%d].dims: %w", i, err)
+		}
+		out.Inputs[j].Dims = ic.Dims
+	}
+	return out, nil
+}
+
+func checkOverride(dims, model []int64, batched bool) error {
+	if len(dims) != len(model) {
+		return fmt.Errorf("%s has %d dimensions, the model's input has %d (%s)", tensor.FormatShape(dims), len(dims), len(model), tensor.FormatShape(model))
+	}
+	for k, d := range dims {
+		switch {
+		case batched && k == 0 && d != -1:
+			return fmt.Errorf("dimension 0 is the batch and must stay -1, got %d", d)
+		case d == 0 || d < -1:
+			return fmt.Errorf("dimension %d is %d, expected a positive size or -1", k, d)
+		case model[k] != -1 && d != model[k]:
+			return fmt.Errorf("dimension %d is %d, the model fixes it at %d (%s)", k, d, model[k], tensor.FormatShape(model))
+		}
+	}
+	return nil
+}
+
+func indexOf(ios []runtime.IO, name string) int {
+	for i, io := range ios {
+		if io.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+func ioNames(ios []runtime.IO) string {
+	s := ""
+	for i, io := range ios {
+		if i > 0 {
+			s += ", "
+		}
+		s += fmt.Sprintf("%q", io.Name)
+	}
+	return s
+}

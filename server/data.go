@@ -1,0 +1,165 @@
+package server
+
+import (
+	"encoding/binary"
+	"math"
+
+	"github.com/sluice-serving/sluice/tensor"
+)
+
+// dataDecoder appends the elements of a JSON "data" array, flat or nested
+// row-major, to dst as little-endian values of one data type.
+type dataDecoder struct {
+	s     *scanner
+	dt    tensor.DataType
+	input string
+	dst   []byte
+	n     int // elements read
+}
+
+// decodeData reads a "data" value for an input of type dt; want is the
+// element count the shape promises (a capacity hint, checked later).
+func decodeData(s *scanner, input string, dt tensor.DataType, want int64) ([]byte, error) {
+	d := dataDecoder{s: s, dt: dt, input: input}
+	if want > 0 && dt != tensor.Bytes && want*int64(dt.Size()) <= int64(len(s.b)) {
+		// A JSON element takes at least two bytes, so a shape that promises
+		// more than the body could hold is not allowed to size the buffer.
+		d.dst = make([]byte, 0, want*int64(dt.Size()))
+	}
+	if s.peek() != '[' {
+		return nil, d.errorf("\"data\" must be an array")
+	}
+	if err := d.array(0); err != nil {
+		return nil, err
+	}
+	if d.dst == nil {
+		d.dst = []byte{}
+	}
+	return d.dst, nil
+}
+
+func (d *dataDecoder) errorf(format string, args ...any) error {
+	return tensor.Errorf(tensor.InvalidArgument, "input %q: "+format, append([]any{d.input}, args...)...)
+}
+
+func (d *dataDecoder) array(depth int) error {
+	if depth > 32 {
+		return d.errorf("\"data\" is nested more than 32 levels deep")
+	}
+	s := d.s
+	s.i++ // the '[' that peek saw
+	if s.consume(']') {
+		return nil
+	}
+	for {
+		var err error
+		if s.peek() == '[' {
+			err = d.array(depth + 1)
+		} else {
+			err = d.element()
+			d.n++
+		}
+		if err != nil {
+			return err
+		}
+		if s.consume(',') {
+			continue
+		}
+		if s.consume(']') {
+			return nil
+		}
+		return d.errorf("malformed JSON at byte %d in \"data\": expected ',' or ']'", s.i)
+	}
+}
+
+func (d *dataDecoder) element() error {
+	switch d.dt {
+	case tensor.Bool:
+		return d.boolean()
+	case tensor.Bytes:
+		b, err := d.s.str()
+		if err != nil {
+			return d.errorf("element %d: %v", d.n, err)
+		}
+		d.dst = tensor.AppendBytesElement(d.dst, b)
+		return nil
+	}
+	num, err := d.s.number()
+	if err != nil {
+		return d.errorf("element %d: expected a %s number: %v", d.n, d.dt, err)
+	}
+	return d.number(num)
+}
+
+func (d *dataDecoder) boolean() error {
+	w, err := d.s.literal()
+	switch {
+	case err != nil || w == "null":
+		return d.errorf("element %d: expected true or false for BOOL", d.n)
+	case w == "true":
+		d.dst = append(d.dst, 1)
+	default:
+		d.dst = append(d.dst, 0)
+	}
+	return nil
+}
+
+func (d *dataDecoder) number(num []byte) error {
+	le := binary.LittleEndian
+	switch d.dt {
+	case tensor.FP32:
+		f, err := parseFloat32(num)
+		if err != nil {
+			return d.errorf("element %d: %s is out of FP32 range", d.n, num)
+		}
+		d.dst = le.AppendUint32(d.dst, math.Float32bits(f))
+	case tensor.FP64:
+		f, err := parseFloat64(num)
+		if err != nil {
+			return d.errorf("element %d: %s is out of FP64 range", d.n, num)
+		}
+		d.dst = le.AppendUint64(d.dst, math.Float64bits(f))
+	case tensor.FP16:
+		f, err := parseFloat32(num)
+		if err != nil || math.Abs(float64(f)) > 65504 {
+			return d.errorf("element %d: %s is out of FP16 range", d.n, num)
+		}
+		d.dst = le.AppendUint16(d.dst, tensor.HalfFromFloat32(f))
+	case tensor.Uint64:
+		u, ok := parseUint(num)
+		if !ok {
+			return d.errorf("element %d: %s is not a UINT64", d.n, num)
+		}
+		d.dst = le.AppendUint64(d.dst, u)
+	default:
+		return d.integer(num)
+	}
+	return nil
+}
+
+// intRange is the span of each signed or narrower integer type.
+var intRange = [...][2]int64{
+	tensor.Int8: {math.MinInt8, math.MaxInt8}, tensor.Int16: {math.MinInt16, math.MaxInt16},
+	tensor.Int32: {math.MinInt32, math.MaxInt32}, tensor.Int64: {math.MinInt64, math.MaxInt64},
+	tensor.Uint8: {0, math.MaxUint8}, tensor.Uint16: {0, math.MaxUint16}, tensor.Uint32: {0, math.MaxUint32},
+}
+
+func (d *dataDecoder) integer(num []byte) error {
+	v, ok := parseInt(num)
+	r := intRange[d.dt]
+	if !ok || v < r[0] || v > r[1] {
+		return d.errorf("element %d: %s is not a %s (%d to %d)", d.n, num, d.dt, r[0], r[1])
+	}
+	le := binary.LittleEndian
+	switch d.dt.Size() {
+	case 1:
+		d.dst = append(d.dst, byte(v))
+	case 2:
+		d.dst = le.AppendUint16(d.dst, uint16(v))
+	case 4:
+		d.dst = le.AppendUint32(d.dst, uint32(v))
+	default:
+		d.dst = le.AppendUint64(d.dst, uint64(v))
+	}
+	return nil
+}

@@ -1,0 +1,58 @@
+package server
+
+import (
+	"errors"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sluice-serving/sluice/tensor"
+)
+
+// statusOf is the one place an error becomes an HTTP status.
+func statusOf(err error) int {
+	var mna methodNotAllowed
+	if errors.As(err, &mna) {
+		return fasthttp.StatusMethodNotAllowed
+	}
+	switch tensor.KindOf(err) {
+	case tensor.InvalidArgument:
+		return fasthttp.StatusBadRequest
+	case tensor.NotFound:
+		return fasthttp.StatusNotFound
+	case tensor.Unavailable, tensor.ResourceExhausted:
+		return fasthttp.StatusServiceUnavailable
+	case tensor.DeadlineExceeded:
+		return fasthttp.StatusGatewayTimeout
+	case tensor.Unauthenticated:
+		return fasthttp.StatusUnauthorized
+	case tensor.PermissionDenied:
+		return fasthttp.StatusForbidden
+	case tensor.TooLarge:
+		return fasthttp.StatusRequestEntityTooLarge
+	}
+	return fasthttp.StatusInternalServerError
+}
+
+// writeError answers {"error": "..."} with the status of err's kind.
+func writeError(ctx *fasthttp.RequestCtx, err error) {
+	status := statusOf(err)
+	ctx.Response.Reset()
+	ctx.SetStatusCode(status)
+	if tensor.KindOf(err) == tensor.ResourceExhausted {
+		ctx.Response.Header.Set("Retry-After", "1")
+	}
+	ctx.SetContentType("application/json")
+	b := append(ctx.Response.Body()[:0], `{"error":`...)
+	b = appendJSONString(b, err.Error())
+	ctx.Response.SetBodyRaw(append(b, '}'))
+}
+
+// errorHandler answers errors fasthttp meets before a handler runs, such as
+// a body over the limit, in the protocol's JSON shape.
+func errorHandler(ctx *fasthttp.RequestCtx, err error) {
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		writeError(ctx, tensor.Errorf(tensor.TooLarge, "request body is larger than server.max_body_bytes"))
+		return
+	}
+	writeError(ctx, tensor.Errorf(tensor.InvalidArgument, "malformed HTTP request: %v", err))
+}

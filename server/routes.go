@@ -1,0 +1,109 @@
+package server
+
+import (
+	"bytes"
+	"fmt"
+	"runtime/debug"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sluice-serving/sluice/tensor"
+)
+
+// route is a parsed /v2 path.
+type route struct {
+	kind    routeKind
+	model   string
+	version string
+}
+
+type routeKind uint8
+
+const (
+	routeNone routeKind = iota
+	routeServerMeta
+	routeLive
+	routeReady
+	routeModelMeta
+	routeModelReady
+	routeInfer
+)
+
+// parseRoute splits a request path into the v2 endpoint it names.
+func parseRoute(path []byte) route {
+	switch string(path) {
+	case "/v2", "/v2/":
+		return route{kind: routeServerMeta}
+	case "/v2/health/live":
+		return route{kind: routeLive}
+	case "/v2/health/ready":
+		return route{kind: routeReady}
+	}
+	rest, ok := bytes.CutPrefix(path, []byte("/v2/models/"))
+	if !ok {
+		return route{}
+	}
+	parts := bytes.Split(rest, []byte("/"))
+	r := route{model: string(parts[0])}
+	if len(parts[0]) == 0 {
+		return route{}
+	}
+	parts = parts[1:]
+	if len(parts) >= 2 && string(parts[0]) == "versions" && len(parts[1]) > 0 {
+		r.version = string(parts[1])
+		parts = parts[2:]
+	}
+	switch {
+	case len(parts) == 0:
+		r.kind = routeModelMeta
+	case len(parts) == 1 && string(parts[0]) == "ready":
+		r.kind = routeModelReady
+	case len(parts) == 1 && string(parts[0]) == "infer":
+		r.kind = routeInfer
+	}
+	return r
+}
+
+func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	defer s.recoverPanic(ctx)
+	r := parseRoute(ctx.Path())
+	if r.kind == routeNone {
+		writeError(ctx, tensor.Errorf(tensor.NotFound, "no endpoint %s; see the KServe v2 protocol", ctx.Path()))
+		return
+	}
+	want := "GET"
+	if r.kind == routeInfer {
+		want = "POST"
+	}
+	method := string(ctx.Method())
+	if method != want && !(want == "GET" && method == "HEAD") {
+		ctx.Response.Header.Set("Allow", want)
+		writeError(ctx, methodNotAllowed{fmt.Errorf("%s %s: method not allowed, use %s", method, ctx.Path(), want)})
+		return
+	}
+	switch r.kind {
+	case routeServerMeta:
+		s.serverMetadata(ctx)
+	case routeLive:
+		writeJSON(ctx, fasthttp.StatusOK, map[string]bool{"live": true})
+	case routeReady:
+		s.serverReady(ctx)
+	case routeModelMeta:
+		s.modelMetadata(ctx, r)
+	case routeModelReady:
+		s.modelReady(ctx, r)
+	case routeInfer:
+		s.infer(ctx, r)
+	}
+}
+
+// methodNotAllowed carries 405, the one status no error kind maps to,
+// since only routing can tell a wrong method.
+type methodNotAllowed struct{ error }
+
+func (s *Server) recoverPanic(ctx *fasthttp.RequestCtx) {
+	if v := recover(); v != nil {
+		s.log.Error("handler panicked", "path", string(ctx.Path()), "panic", v, "stack", string(debug.Stack()))
+		writeError(ctx, tensor.Errorf(tensor.Internal, "internal error while serving %s", ctx.Path()))
+	}
+}

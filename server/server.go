@@ -1,0 +1,74 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sluice-serving/sluice/registry"
+)
+
+// Models is what the server needs of the registry.
+type Models interface {
+	Lookup(name, version string) (*registry.Version, error)
+	Versions(name string) ([]*registry.Version, error)
+	Names() []string
+	Ready() bool
+}
+
+var _ Models = (*registry.Registry)(nil)
+
+// Version is Sluice's version, reported by GET /v2.
+const Version = "0.1.0"
+
+// Server is the HTTP front door.
+type Server struct {
+	cfg    Config
+	models Models
+	log    *slog.Logger
+	http   *fasthttp.Server
+}
+
+// New builds a server over models; Serve starts it.
+func New(cfg Config, models Models, log *slog.Logger) *Server {
+	s := &Server{cfg: cfg, models: models, log: log}
+	s.http = &fasthttp.Server{
+		Handler:                       s.handle,
+		ErrorHandler:                  errorHandler,
+		Name:                          "sluice",
+		MaxRequestBodySize:            cfg.MaxBodyBytes,
+		ReadTimeout:                   cfg.ReadTimeout,
+		WriteTimeout:                  cfg.WriteTimeout,
+		IdleTimeout:                   cfg.IdleTimeout,
+		NoDefaultContentType:          true,
+		CloseOnShutdown:               true,
+		DisableHeaderNamesNormalizing: false,
+	}
+	return s
+}
+
+// Serve answers on ln until ctx ends, then stops accepting, lets requests
+// in flight finish for up to drain, and returns.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, drain time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- s.http.Serve(ln) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	err := s.http.ShutdownWithContext(sctx)
+	if serr := <-done; serr != nil && err == nil {
+		err = serr
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		s.log.Warn("shutdown: requests still in flight after the drain period", "drain", drain)
+	}
+	return err
+}
