@@ -23,6 +23,9 @@ func checkRequest(model string, sig runtime.Signature, req *tensor.Request) ([]t
 		if err := checkInput(in, sig.Inputs[j]); err != nil {
 			return nil, nil, err
 		}
+		if err := sameBatch(sig, in, &req.Inputs[0]); err != nil {
+			return nil, nil, err
+		}
 		seen[j] = true
 		ordered[j] = *in
 	}
@@ -31,9 +34,6 @@ func checkRequest(model string, sig runtime.Signature, req *tensor.Request) ([]t
 			io := sig.Inputs[j]
 			return nil, nil, tensor.Errorf(tensor.InvalidArgument, "input %q: missing; model %q expects it (%s %s)", io.Name, model, io.DataType, tensor.FormatShape(io.Dims))
 		}
-	}
-	if err := checkBatch(sig, ordered); err != nil {
-		return nil, nil, err
 	}
 	want, err := wantedOutputs(model, sig, req.Outputs)
 	return ordered, want, err
@@ -57,15 +57,11 @@ func checkInput(in *tensor.Tensor, io runtime.IO) error {
 	return in.CheckData()
 }
 
-// checkBatch makes sure every input of a batched model agrees on dimension 0.
-func checkBatch(sig runtime.Signature, ins []tensor.Tensor) error {
-	if !sig.Batched {
-		return nil
-	}
-	for i := 1; i < len(ins); i++ {
-		if ins[i].Shape[0] != ins[0].Shape[0] {
-			return tensor.Errorf(tensor.InvalidArgument, "input %q: batch size %d differs from input %q's %d", ins[i].Name, ins[i].Shape[0], ins[0].Name, ins[0].Shape[0])
-		}
+// sameBatch makes sure every input of a batched model agrees on dimension
+// 0 with the first input (shapes are already checked for rank).
+func sameBatch(sig runtime.Signature, in, first *tensor.Tensor) error {
+	if sig.Batched && in != first && in.Shape[0] != first.Shape[0] {
+		return tensor.Errorf(tensor.InvalidArgument, "input %q: batch size %d differs from input %q's %d", in.Name, in.Shape[0], first.Name, first.Shape[0])
 	}
 	return nil
 }

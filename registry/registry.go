@@ -183,4 +183,3 @@ func (r *Registry) Close() {
 	}
 	r.models = map[string]*Model{}
 }
-

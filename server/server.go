@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"time"
@@ -46,9 +47,19 @@ func New(cfg Config, models Models, log *slog.Logger) *Server {
 		IdleTimeout:                   cfg.IdleTimeout,
 		NoDefaultContentType:          true,
 		CloseOnShutdown:               true,
+		Logger:                        fasthttpLogger{log},
 		DisableHeaderNamesNormalizing: false,
 	}
 	return s
+}
+
+// fasthttpLogger sends fasthttp's connection-level messages (a client that
+// sent too large a body, a reset connection) to the debug log: they are
+// answered already and are the client's business.
+type fasthttpLogger struct{ log *slog.Logger }
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	l.log.Debug(fmt.Sprintf(format, args...))
 }
 
 // Serve answers on ln until ctx ends, then stops accepting, lets requests

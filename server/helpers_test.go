@@ -1,0 +1,151 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/sluice-serving/sluice/registry"
+	"github.com/sluice-serving/sluice/runtime/ortest"
+	"github.com/sluice-serving/sluice/server"
+)
+
+// testServer is a real server on a loopback port the OS chose, over a
+// repository holding copies of the named models.
+type testServer struct {
+	url string
+	reg *registry.Registry
+}
+
+// modelDirs says where each model the tests use lives in the repository.
+var modelDirs = map[string]string{
+	"ppocr-cls":       "models/ppocr-cls",
+	"student-success": "models/student-success",
+	"alltypes":        "testdata/models/alltypes",
+	"nobatch":         "testdata/models/nobatch",
+	"rowid":           "testdata/models/rowid",
+	"dynamic2":        "testdata/models/dynamic2",
+	"fp16out":         "testdata/models/fp16out",
+	"failing":         "testdata/models/failing",
+}
+
+func startServer(t testing.TB, cfg server.Config, models ...string) *testServer {
+	t.Helper()
+	ortest.Init(t)
+	repo := t.TempDir()
+	for _, m := range models {
+		copyTree(t, ortest.Path(t, modelDirs[m]), filepath.Join(repo, m))
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	reg := registry.New(registry.Config{Path: repo}, log)
+	if err := reg.LoadAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- server.New(cfg, reg, log).Serve(ctx, ln, 5*time.Second) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		reg.Close()
+	})
+	return &testServer{url: "http://" + ln.Addr().String(), reg: reg}
+}
+
+func copyTree(t testing.TB, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		if filepath.Ext(p) != ".onnx" && filepath.Base(p) != "config.yaml" {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+var httpClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 128}}
+
+// do sends a request and returns status, headers and body.
+func (s *testServer) do(t testing.TB, method, path string, body []byte, hdr map[string]string) (int, http.Header, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, s.url+path, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, b
+}
+
+func mustJSON(t testing.TB, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// inferResponse is the JSON shape of a v2 infer response, read the slow,
+// obvious way so it checks the server's hand-written encoder.
+type inferResponse struct {
+	ModelName    string `json:"model_name"`
+	ModelVersion string `json:"model_version"`
+	ID           string `json:"id"`
+	Outputs      []struct {
+		Name       string         `json:"name"`
+		DataType   string         `json:"datatype"`
+		Shape      []int64        `json:"shape"`
+		Data       []any          `json:"data"`
+		Parameters map[string]any `json:"parameters"`
+	} `json:"outputs"`
+}
+
+func decodeJSON[T any](t testing.TB, b []byte) T {
+	t.Helper()
+	var v T
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		t.Fatalf("decoding %s: %v", b, err)
+	}
+	return v
+}
