@@ -84,11 +84,26 @@ func (d *dataDecoder) element() error {
 		d.dst = tensor.AppendBytesElement(d.dst, b)
 		return nil
 	}
+	if d.dt == tensor.FP32 || d.dt == tensor.FP64 {
+		if f, end, ok := fastFloatAt(d.s.b, d.s.i); ok && (d.dt == tensor.FP64 || float32Exact(f)) {
+			d.s.i = end
+			d.appendFloat(f)
+			return nil
+		}
+	}
 	num, err := d.s.number()
 	if err != nil {
 		return d.errorf("element %d: expected a %s number: %v", d.n, d.dt, err)
 	}
 	return d.number(num)
+}
+
+func (d *dataDecoder) appendFloat(f float64) {
+	if d.dt == tensor.FP32 {
+		d.dst = binary.LittleEndian.AppendUint32(d.dst, math.Float32bits(float32(f)))
+		return
+	}
+	d.dst = binary.LittleEndian.AppendUint64(d.dst, math.Float64bits(f))
 }
 
 func (d *dataDecoder) boolean() error {

@@ -142,7 +142,7 @@ func decodeInput(s *scanner) (tensor.Tensor, pendingInput, error) {
 				return err
 			}
 			p.dataStart = s.i
-			err := s.skip()
+			err := s.skipArray()
 			p.dataEnd = s.i
 			return err
 		}

@@ -57,6 +57,7 @@ func startServer(t testing.TB, cfg server.Config, models ...string) *testServer 
 	done := make(chan error, 1)
 	go func() { done <- server.New(cfg, reg, log).Serve(ctx, ln, 5*time.Second) }()
 	t.Cleanup(func() {
+		httpClient.CloseIdleConnections()
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("serve: %v", err)

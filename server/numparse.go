@@ -15,42 +15,58 @@ var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
 // conversion and one correctly rounded multiply or divide). ok is false
 // when the number needs the general algorithm.
 func fastFloat(b []byte) (f float64, ok bool) {
-	i, neg := 0, false
-	if b[0] == '-' {
-		neg, i = true, 1
+	f, n, ok := fastFloatAt(b, 0)
+	return f, ok && n == len(b)
+}
+
+// fastFloatAt reads a JSON number starting at b[i] in one pass, returning
+// it and the index after it; ok is false for anything off the fast path,
+// malformed numbers included, which the caller then reads the slow way.
+func fastFloatAt(b []byte, i int) (f float64, end int, ok bool) {
+	neg := i < len(b) && b[i] == '-'
+	if neg {
+		i++
 	}
 	var mant uint64
-	exp, digits := 0, 0
-	for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+	exp, digits, start := 0, 0, i
+	for ; i < len(b) && b[i]-'0' < 10; i++ {
 		mant = mant*10 + uint64(b[i]-'0')
 		if mant != 0 {
 			digits++
 		}
 	}
+	if i == start {
+		return 0, i, false
+	}
 	if i < len(b) && b[i] == '.' {
-		for i++; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+		i++
+		fstart := i
+		for ; i < len(b) && b[i]-'0' < 10; i++ {
 			mant = mant*10 + uint64(b[i]-'0')
 			exp--
 			if mant != 0 {
 				digits++
 			}
 		}
+		if i == fstart {
+			return 0, i, false
+		}
 	}
 	if digits > 15 {
-		return 0, false
+		return 0, i, false
 	}
-	if i < len(b) {
-		e, ok := smallExponent(b[i+1:])
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		e, n, ok := exponentAt(b, i+1)
 		if !ok {
-			return 0, false
+			return 0, i, false
 		}
-		exp += e
+		exp, i = exp+e, n
 	}
 	f = float64(mant)
 	switch {
 	case mant == 0:
 	case exp < -22 || exp > 22:
-		return 0, false
+		return 0, i, false
 	case exp < 0:
 		f /= pow10[-exp]
 	default:
@@ -59,27 +75,27 @@ func fastFloat(b []byte) (f float64, ok bool) {
 	if neg {
 		f = -f
 	}
-	return f, true
+	return f, i, true
 }
 
-// smallExponent reads the digits after 'e'; ok is false past ±999.
-func smallExponent(b []byte) (int, bool) {
+// exponentAt reads an exponent's sign and up to three digits.
+func exponentAt(b []byte, i int) (e, end int, ok bool) {
 	neg := false
-	if len(b) > 0 && (b[0] == '+' || b[0] == '-') {
-		neg = b[0] == '-'
-		b = b[1:]
+	if i < len(b) && (b[i] == '+' || b[i] == '-') {
+		neg = b[i] == '-'
+		i++
 	}
-	if len(b) == 0 || len(b) > 3 {
-		return 0, false
+	start := i
+	for ; i < len(b) && b[i]-'0' < 10; i++ {
+		e = e*10 + int(b[i]-'0')
 	}
-	e := 0
-	for _, c := range b {
-		e = e*10 + int(c-'0')
+	if i == start || i-start > 3 {
+		return 0, i, false
 	}
 	if neg {
 		e = -e
 	}
-	return e, true
+	return e, i, true
 }
 
 // parseFloat64 converts a JSON number span to the nearest float64.
@@ -95,15 +111,19 @@ func parseFloat64(b []byte) (float64, error) {
 // the float64 lands exactly halfway between two float32s (or among their
 // subnormals), and those cases take the general algorithm.
 func parseFloat32(b []byte) (float32, error) {
-	if f, ok := fastFloat(b); ok {
-		bits := math.Float64bits(f)
-		a := math.Abs(f)
-		if bits&(1<<29-1) != 1<<28 && (a == 0 || a >= 0x1p-126) && a < math.MaxFloat32 {
-			return float32(f), nil
-		}
+	if f, ok := fastFloat(b); ok && float32Exact(f) {
+		return float32(f), nil
 	}
 	f, err := strconv.ParseFloat(unsafe.String(&b[0], len(b)), 32)
 	return float32(f), err
+}
+
+// float32Exact reports whether narrowing f gives the float32 nearest the
+// decimal f was read from: f must not sit exactly halfway between two
+// float32s, nor among float32 subnormals or past their range.
+func float32Exact(f float64) bool {
+	a := math.Abs(f)
+	return math.Float64bits(f)&(1<<29-1) != 1<<28 && (a == 0 || a >= 0x1p-126) && a < math.MaxFloat32
 }
 
 // parseInt converts an integer span to int64, refusing fractions.

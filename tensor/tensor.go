@@ -25,7 +25,10 @@ func Elements(shape []int64) int64 {
 // CheckData verifies that Data holds exactly the elements Shape promises, so
 // that nothing downstream reads past a buffer or leaves bytes unread.
 func (t *Tensor) CheckData() error {
-	n := Elements(t.Shape)
+	n, ok := checkedElements(t.Shape)
+	if !ok {
+		return Errorf(InvalidArgument, "input %q: shape %s has more elements than a request can carry", t.Name, FormatShape(t.Shape))
+	}
 	if t.DataType == Bytes {
 		got, err := CountBytesElements(t.Data)
 		if err != nil {
@@ -41,6 +44,19 @@ func (t *Tensor) CheckData() error {
 		return Errorf(InvalidArgument, "input %q: shape %s of %s needs %d bytes (%d elements), got %d bytes", t.Name, FormatShape(t.Shape), t.DataType, want, n, len(t.Data))
 	}
 	return nil
+}
+
+// checkedElements is Elements refusing negative sizes and any count past
+// 2^48, so a hostile shape cannot overflow the byte arithmetic.
+func checkedElements(shape []int64) (int64, bool) {
+	n := int64(1)
+	for _, d := range shape {
+		if d < 0 || (d > 0 && n > (1<<48)/d) {
+			return 0, false
+		}
+		n *= d
+	}
+	return n, true
 }
 
 // CountBytesElements counts the length-prefixed elements of a BYTES tensor.
