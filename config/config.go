@@ -75,7 +75,7 @@ var descriptions = map[string]string{
 	"server.idle_timeout":   "keep-alive connections idle this long are closed",
 	"server.infer_timeout":  "longest one inference call may take before 504",
 	"repository.path":       "model repository folder",
-	"runtime.library":       "path of libonnxruntime (default: .cache/ copy from `make ort`; ONNXRUNTIME_LIB also sets it)",
+	"runtime.library":       "path of libonnxruntime (default: the .cache/ copy that make ort fetched; ONNXRUNTIME_LIB also sets it)",
 	"log.level":             "debug, info, warn or error",
 	"log.format":            "text or json",
 }

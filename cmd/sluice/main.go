@@ -61,7 +61,9 @@ func serve(ctx context.Context, args, environ []string, stderr io.Writer) error 
 	fs := flag.NewFlagSet("sluice serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	config.Flags(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return nil
+	} else if err != nil {
 		return err
 	}
 	cfg, err := config.Load(fs, environ)
