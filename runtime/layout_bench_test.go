@@ -9,7 +9,6 @@ import (
 	"sync"
 	"testing"
 
-
 	"github.com/sluice-serving/sluice/runtime"
 	"github.com/sluice-serving/sluice/runtime/ortest"
 	"github.com/sluice-serving/sluice/tensor"
@@ -95,7 +94,6 @@ func benchLayout(b *testing.B, path string, l layout, batch int64) {
 	b.ReportMetric(float64(b.N)*float64(batch)/b.Elapsed().Seconds(), "items/s")
 	b.ReportMetric(rss, "MiB-rss")
 }
-
 
 // BenchmarkPPOCRSessionMemory measures the resident memory one more warmed
 // PP-OCR session adds, the price of N sessions over N runs on one session.
