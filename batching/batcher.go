@@ -1,0 +1,237 @@
+package batching
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/sluice-serving/sluice/tensor"
+)
+
+// Batcher queues the calls for one model version and runs them in batches.
+type Batcher struct {
+	cfg   Config
+	pref  []int // preferred sizes, largest first
+	run   RunFunc
+	stats *Stats
+
+	mu     sync.Mutex // guards q, dl, closed and the guarded fields of Items and Batches
+	q      levels
+	dl     deadlines
+	closed bool
+
+	wake     chan struct{} // cap 1: the queue changed; a free worker looks
+	dlWake   chan struct{} // cap 1: the earliest deadline changed
+	stopping chan struct{} // closed by Close: workers drain, then exit
+	abort    context.Context
+	abortAll context.CancelFunc // cancels running batches when a drain runs out of time
+	workers  sync.WaitGroup
+	expirer  chan struct{} // closed when the expiry goroutine has exited
+}
+
+// New starts a batcher with one worker per instance and one expiry timer.
+// stats may be nil. Close stops it.
+func New(cfg Config, run RunFunc, stats *Stats) (*Batcher, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if stats == nil {
+		stats = NewStats(cfg.MaxBatchSize, nil)
+	}
+	b := &Batcher{
+		cfg: cfg, pref: cfg.sortedPreferred(), run: run, stats: stats,
+		q:    newLevels(cfg.PriorityLevels),
+		wake: make(chan struct{}, 1), dlWake: make(chan struct{}, 1),
+		stopping: make(chan struct{}), expirer: make(chan struct{}),
+	}
+	b.abort, b.abortAll = context.WithCancel(context.Background())
+	for i := range cfg.Instances {
+		b.workers.Add(1)
+		go b.worker(i)
+	}
+	go b.expire()
+	return b, nil
+}
+
+// Stats are the batcher's running statistics.
+func (b *Batcher) Stats() *Stats { return b.stats }
+
+// Config is the configuration the batcher runs with.
+func (b *Batcher) Config() Config { return b.cfg }
+
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// Submit queues it and waits for its batch to run, for its deadline, or
+// for ctx to end. The deadline is the earliest of ctx's, DefaultTimeout and
+// timeout (0: none). priority is a level from 1 (first) to PriorityLevels;
+// 0 means the default. Admission never blocks: a full queue is an error at
+// once. After an error other than a rejection the Item must not be reused.
+func (b *Batcher) Submit(ctx context.Context, it *Item, priority int, timeout time.Duration) error {
+	now := time.Now()
+	if err := b.admit(it, priority, now); err != nil {
+		return err
+	}
+	it.deadline = b.deadline(ctx, now, timeout)
+	if it.done == nil {
+		it.done = make(chan struct{}, 1)
+	}
+	b.mu.Lock()
+	if err := b.enqueue(it, now); err != nil {
+		b.mu.Unlock()
+		return err
+	}
+	b.mu.Unlock()
+	signal(b.wake)
+	select {
+	case <-it.done:
+	case <-ctx.Done():
+		b.mu.Lock()
+		b.leave(it, ErrCancelled)
+		b.mu.Unlock()
+		<-it.done
+	}
+	return it.err
+}
+
+func (b *Batcher) admit(it *Item, priority int, now time.Time) error {
+	if priority == 0 {
+		priority = b.cfg.DefaultPriority
+	}
+	if priority < 1 || priority > b.cfg.PriorityLevels {
+		return tensor.Errorf(tensor.InvalidArgument, "priority %d: expected 1 (first) to %d", priority, b.cfg.PriorityLevels)
+	}
+	if b.cfg.MaxBatchSize > 0 && it.Rows > b.cfg.MaxBatchSize {
+		return tensor.Errorf(tensor.InvalidArgument, "batch size %d is larger than the model's max_batch_size %d; split the request", it.Rows, b.cfg.MaxBatchSize)
+	}
+	it.prio = priority - 1
+	return nil
+}
+
+func (b *Batcher) deadline(ctx context.Context, now time.Time, timeout time.Duration) time.Time {
+	d, _ := ctx.Deadline()
+	for _, t := range [...]time.Duration{b.cfg.DefaultTimeout, timeout} {
+		if t > 0 && (d.IsZero() || now.Add(t).Before(d)) {
+			d = now.Add(t)
+		}
+	}
+	return d
+}
+
+// enqueue admits it under b.mu or says why not.
+func (b *Batcher) enqueue(it *Item, now time.Time) error {
+	if b.closed {
+		return ErrClosed
+	}
+	if b.q.n >= b.cfg.MaxQueueSize {
+		b.stats.reject()
+		return &classed{ErrRejected, ErrQueueFull, fmt.Sprintf("queue full: %d calls waiting, max_queue_size is %d; retry later", b.q.n, b.cfg.MaxQueueSize)}
+	}
+	it.state, it.enqueued, it.err, it.heapIdx = stateQueued, now, nil, -1
+	b.q.push(it)
+	b.stats.queued.Add(1)
+	if !it.deadline.IsZero() {
+		b.dl.push(it)
+		if b.dl.peek() == it {
+			signal(b.dlWake)
+		}
+	}
+	return nil
+}
+
+// leave ends it for cause, wherever it is; under b.mu.
+func (b *Batcher) leave(it *Item, cause error) {
+	msg := "deadline passed"
+	if cause == ErrCancelled {
+		msg = "caller went away"
+	}
+	switch it.state {
+	case stateQueued:
+		b.q.remove(it)
+		b.stats.queued.Add(-1)
+		it.err = &classed{ErrExpired, cause, fmt.Sprintf("%s after %v in the queue; the call was not run", msg, time.Since(it.enqueued).Round(time.Microsecond))}
+		b.stats.expire()
+		b.release(it)
+		return
+	case stateCopying, stateRunning:
+		it.err = &classed{ErrExpired, cause, fmt.Sprintf("%s while its batch was running", msg)}
+		b.stats.expire()
+		bt := it.batch
+		if bt.live--; bt.live == 0 {
+			bt.stop() // nobody waits for this batch any more
+		}
+		if it.state == stateCopying {
+			it.state = stateLeaving // its inputs are still being read
+			return
+		}
+		b.release(it)
+	}
+}
+
+// release lets the caller of it go; under b.mu.
+func (b *Batcher) release(it *Item) {
+	b.dl.remove(it)
+	it.state = stateDone
+	it.done <- struct{}{}
+}
+
+// expire is the one timer behind every deadline: it sleeps until the
+// earliest one and removes whatever has passed, so a call leaves the queue
+// when its deadline passes, not when a worker next looks.
+func (b *Batcher) expire() {
+	defer close(b.expirer)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		b.mu.Lock()
+		now := time.Now()
+		for it := b.dl.peek(); it != nil && !it.deadline.After(now); it = b.dl.peek() {
+			b.dl.remove(it)
+			b.leave(it, ErrDeadline)
+		}
+		next := time.Hour
+		if it := b.dl.peek(); it != nil {
+			next = it.deadline.Sub(now)
+		}
+		b.mu.Unlock()
+		timer.Reset(next)
+		select {
+		case <-timer.C:
+		case <-b.dlWake:
+		case <-b.abort.Done():
+			return
+		}
+	}
+}
+
+// Close stops admission, lets the workers run every queued call, and waits
+// for them until ctx ends; then it cancels what still runs and fails what
+// is still queued.
+func (b *Batcher) Close(ctx context.Context) error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	b.mu.Unlock()
+	close(b.stopping)
+	drained := make(chan struct{})
+	go func() { b.workers.Wait(); close(drained) }()
+	var err error
+	select {
+	case <-drained:
+	case <-ctx.Done():
+		err = fmt.Errorf("draining the queue: %w", ctx.Err())
+		b.abortAll()
+		<-drained
+	}
+	b.abortAll()
+	<-b.expirer
+	return err
+}
