@@ -1,12 +1,15 @@
 package registry
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/sluice-serving/sluice/batching"
 	"github.com/sluice-serving/sluice/runtime"
 	"github.com/sluice-serving/sluice/tensor"
 )
@@ -32,10 +35,56 @@ func (c Config) Validate() error {
 // level, as instance settings do in Triton's model configuration.
 type ModelConfig struct {
 	runtime.SessionConfig
+	Batching
 	// Platform is accepted for Triton familiarity; only onnxruntime_onnx runs.
 	Platform string `json:"platform"`
 	// Inputs fixes dimensions the model leaves open, e.g. PP-OCR's image size.
 	Inputs []IOConfig `json:"inputs"`
+}
+
+// Batching is the dynamic batcher's part of config.yaml, with Triton's
+// names; durations are Go duration strings ("2ms").
+type Batching struct {
+	MaxBatchSize        int      `json:"max_batch_size"`
+	PreferredBatchSizes []int    `json:"preferred_batch_sizes"`
+	MaxQueueDelay       Duration `json:"max_queue_delay"`
+	MaxQueueSize        int      `json:"max_queue_size"`
+	DefaultTimeout      Duration `json:"default_timeout"`
+	PriorityLevels      int      `json:"priority_levels"`
+	DefaultPriority     int      `json:"default_priority"`
+	MaxPriorityWait     Duration `json:"max_priority_wait"`
+}
+
+// Duration reads "250us", "2ms" or "1s" from config.yaml.
+type Duration time.Duration
+
+// UnmarshalJSON accepts a Go duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("expected a duration such as \"2ms\", got %s", b)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("expected a duration such as \"2ms\", got %q", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// batcherConfig is the batching package's view of the model config.
+func (c ModelConfig) batcherConfig() batching.Config {
+	return batching.Config{
+		MaxBatchSize:        c.MaxBatchSize,
+		PreferredBatchSizes: c.PreferredBatchSizes,
+		MaxQueueDelay:       time.Duration(c.MaxQueueDelay),
+		MaxQueueSize:        c.MaxQueueSize,
+		DefaultTimeout:      time.Duration(c.DefaultTimeout),
+		PriorityLevels:      c.PriorityLevels,
+		DefaultPriority:     c.DefaultPriority,
+		MaxPriorityWait:     time.Duration(c.MaxPriorityWait),
+		Instances:           c.Instances,
+	}
 }
 
 // IOConfig overrides the dimensions of one input.
@@ -48,7 +97,17 @@ const platformONNX = "onnxruntime_onnx"
 
 // DefaultModelConfig is what a model without config.yaml gets.
 func DefaultModelConfig() ModelConfig {
-	return ModelConfig{SessionConfig: runtime.DefaultSessionConfig(), Platform: platformONNX}
+	b := batching.DefaultConfig()
+	return ModelConfig{
+		SessionConfig: runtime.DefaultSessionConfig(),
+		Batching: Batching{
+			MaxQueueSize:    b.MaxQueueSize,
+			PriorityLevels:  b.PriorityLevels,
+			DefaultPriority: b.DefaultPriority,
+			MaxPriorityWait: Duration(b.MaxPriorityWait),
+		},
+		Platform: platformONNX,
+	}
 }
 
 // ReadModelConfig reads dir/config.yaml over the defaults; a missing file
@@ -81,6 +140,9 @@ func (c ModelConfig) Validate() error {
 	if err := c.SessionConfig.Validate(); err != nil {
 		return err
 	}
+	if err := c.batcherConfig().Validate(); err != nil {
+		return err
+	}
 	if c.Platform != platformONNX {
 		return fmt.Errorf("platform: %q, expected %s", c.Platform, platformONNX)
 	}
@@ -95,6 +157,9 @@ func (c ModelConfig) Validate() error {
 // applyDims returns the signature callers see: the model's own, with the
 // configured dimensions in place of open ones.
 func (c ModelConfig) applyDims(sig runtime.Signature) (runtime.Signature, error) {
+	if c.MaxBatchSize > 0 && !sig.Batched {
+		return sig, fmt.Errorf("max_batch_size: %d, but dimension 0 of the model is not an open batch dimension (input %q is %s); use max_batch_size: 0", c.MaxBatchSize, sig.Inputs[0].Name, tensor.FormatShape(sig.Inputs[0].Dims))
+	}
 	out := sig
 	out.Inputs = append([]runtime.IO(nil), sig.Inputs...)
 	for i, ic := range c.Inputs {

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -10,13 +11,15 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/sluice-serving/sluice/batching"
 	"github.com/sluice-serving/sluice/tensor"
 )
 
 // Registry holds every model of the repository and their loaded versions.
 type Registry struct {
-	cfg Config
-	log *slog.Logger
+	cfg     Config
+	log     *slog.Logger
+	metrics *batching.Metrics // nil: statistics without export
 
 	mu     sync.RWMutex // guards models
 	models map[string]*Model
@@ -29,9 +32,10 @@ type Model struct {
 	Failures map[int64]error // versions that did not load, with the reason
 }
 
-// New returns an empty registry over cfg.Path; LoadAll fills it.
-func New(cfg Config, log *slog.Logger) *Registry {
-	return &Registry{cfg: cfg, log: log, models: map[string]*Model{}}
+// New returns an empty registry over cfg.Path; LoadAll fills it. Versions
+// export their statistics through metrics when it is not nil.
+func New(cfg Config, log *slog.Logger, metrics *batching.Metrics) *Registry {
+	return &Registry{cfg: cfg, log: log, metrics: metrics, models: map[string]*Model{}}
 }
 
 // LoadAll loads every version of every model in the repository folder. A
@@ -64,7 +68,7 @@ func (r *Registry) loadModel(ctx context.Context, name string) *Model {
 			r.log.Error("model config invalid", "model", name, "err", cfgErr)
 			continue
 		}
-		ver, err := loadVersion(ctx, name, v, filepath.Join(dir, strconv.FormatInt(v, 10), "model.onnx"), cfg)
+		ver, err := loadVersion(ctx, name, v, filepath.Join(dir, strconv.FormatInt(v, 10), "model.onnx"), cfg, r.metrics)
 		if err != nil {
 			m.Failures[v] = err
 			r.log.Error("model version failed to load", "model", name, "version", v, "err", err)
@@ -172,14 +176,20 @@ func (r *Registry) Versions(name string) ([]*Version, error) {
 	return slices.Clone(m.Versions), nil
 }
 
-// Close unloads every version. Callers must have stopped sending calls.
-func (r *Registry) Close() {
+// Close drains every version's queue until ctx ends, then unloads them.
+func (r *Registry) Close(ctx context.Context) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, m := range r.models {
+	models := r.models
+	r.models = map[string]*Model{}
+	r.mu.Unlock()
+	var errs []error
+	for _, m := range models {
 		for _, v := range m.Versions {
-			v.model.Close()
+			if err := v.close(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("model %q version %s: %w", m.Name, v.label, err))
+			}
+			r.metrics.Remove(m.Name, v.label)
 		}
 	}
-	r.models = map[string]*Model{}
+	return errors.Join(errs...)
 }

@@ -50,11 +50,11 @@ func repo(t *testing.T, models map[string]map[string]string, configs map[string]
 func load(t *testing.T, dir string) *registry.Registry {
 	t.Helper()
 	ortest.Init(t)
-	r := registry.New(registry.Config{Path: dir}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	r := registry.New(registry.Config{Path: dir}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	if err := r.LoadAll(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(r.Close)
+	t.Cleanup(func() { r.Close(context.Background()) })
 	return r
 }
 

@@ -5,21 +5,26 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
+	"github.com/sluice-serving/sluice/batching"
 	"github.com/sluice-serving/sluice/runtime"
 	"github.com/sluice-serving/sluice/tensor"
 )
 
-// Version is one loaded, warmed model version.
+// Version is one loaded, warmed model version and its batcher.
 type Version struct {
 	model   *runtime.Model
+	batcher *batching.Batcher
 	name    string
 	version int64
 	label   string            // the version as the protocol writes it
 	sig     runtime.Signature // what callers see: config dims applied
+	cfg     ModelConfig
+	items   sync.Pool // *batching.Item, reused after successful calls
 }
 
-func loadVersion(ctx context.Context, name string, v int64, path string, cfg ModelConfig) (*Version, error) {
+func loadVersion(ctx context.Context, name string, v int64, path string, cfg ModelConfig, metrics *batching.Metrics) (*Version, error) {
 	m, err := runtime.Load(path, cfg.SessionConfig)
 	if err != nil {
 		return nil, fmt.Errorf("model %q version %d: %w", name, v, err)
@@ -29,41 +34,90 @@ func loadVersion(ctx context.Context, name string, v int64, path string, cfg Mod
 		m.Close()
 		return nil, fmt.Errorf("model %q: config.yaml: %w", name, err)
 	}
-	ver := &Version{model: m, name: name, version: v, label: strconv.FormatInt(v, 10), sig: sig}
+	ver := &Version{model: m, name: name, version: v, label: strconv.FormatInt(v, 10), sig: sig, cfg: cfg}
 	if err := ver.warm(ctx); err != nil {
 		m.Close()
 		return nil, fmt.Errorf("model %q version %d: warm-up inference failed: %w", name, v, err)
 	}
+	r := &runner{model: m, scratch: make([][]runtime.BatchItem, cfg.Instances)}
+	stats := metrics.NewStats(name, ver.label, cfg.MaxBatchSize)
+	if ver.batcher, err = batching.New(cfg.batcherConfig(), r.run, stats); err != nil {
+		m.Close()
+		metrics.Remove(name, ver.label)
+		return nil, fmt.Errorf("model %q: config.yaml: %w", name, err)
+	}
 	return ver, nil
 }
 
-// warm runs one batch-1 inference on every instance at once, so each
-// session has allocated its buffers before the version takes traffic.
+// close drains the batcher, then destroys the sessions.
+func (v *Version) close(ctx context.Context) error {
+	err := v.batcher.Close(ctx)
+	v.model.Close()
+	return err
+}
+
+// runner binds the batcher's run function to the runtime.
+type runner struct {
+	model   *runtime.Model
+	scratch [][]runtime.BatchItem // per instance; only its worker touches it
+}
+
+func (r *runner) run(ctx context.Context, inst int, bt *batching.Batch) error {
+	items := r.scratch[inst][:0]
+	for _, it := range bt.Items {
+		items = append(items, runtime.BatchItem{Inputs: it.Inputs, Outputs: it.Outputs})
+	}
+	r.scratch[inst] = items
+	t, err := r.model.RunBatch(ctx, inst, items, bt.InputsCopied)
+	bt.InputTime, bt.InferTime, bt.OutputTime = t.Input, t.Infer, t.Output
+	if err != nil {
+		return err
+	}
+	for k, it := range bt.Items {
+		it.Outputs = items[k].Outputs
+	}
+	return nil
+}
+
+// warm runs a batch-1 inference, and one at max_batch_size, on every
+// instance, so each session has allocated its buffers before the version
+// takes traffic.
 func (v *Version) warm(ctx context.Context) error {
-	inputs := make([]tensor.Tensor, len(v.sig.Inputs))
-	for i, io := range v.sig.Inputs {
-		inputs[i] = zeroTensor(io)
+	sizes := []int64{1}
+	if v.cfg.MaxBatchSize > 1 {
+		sizes = append(sizes, int64(v.cfg.MaxBatchSize))
 	}
-	errs := make([]error, v.model.Instances())
-	var wg sync.WaitGroup
-	for i := range errs {
-		wg.Go(func() { _, errs[i] = v.model.Run(ctx, inputs) })
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return err
+	for _, rows := range sizes {
+		inputs := make([]tensor.Tensor, len(v.sig.Inputs))
+		for i, io := range v.sig.Inputs {
+			inputs[i] = zeroTensor(io, rows)
+		}
+		errs := make([]error, v.model.Instances())
+		var wg sync.WaitGroup
+		for i := range errs {
+			wg.Go(func() {
+				_, errs[i] = v.model.RunBatch(ctx, i, []runtime.BatchItem{{Inputs: inputs}}, nil)
+			})
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-// zeroTensor is an all-zero (or all-empty-string) input with every open
-// dimension set to 1.
-func zeroTensor(io runtime.IO) tensor.Tensor {
+// zeroTensor is an all-zero (or all-empty-string) input with dimension 0 set
+// to rows when it is open and every other open dimension set to 1.
+func zeroTensor(io runtime.IO, rows int64) tensor.Tensor {
 	shape := make([]int64, len(io.Dims))
 	for i, d := range io.Dims {
 		shape[i] = max(d, 1)
+		if i == 0 && d < 0 {
+			shape[i] = rows
+		}
 	}
 	n := tensor.Elements(shape)
 	size := int64(io.DataType.Size())
@@ -82,19 +136,73 @@ func (v *Version) Label() string { return v.label }
 // Signature is what callers must send and will get.
 func (v *Version) Signature() runtime.Signature { return v.sig }
 
-// Infer checks req against the signature and runs it.
+// Stats are the version's batching statistics.
+func (v *Version) Stats() *batching.Stats { return v.batcher.Stats() }
+
+// Infer checks req against the signature and runs it through the batcher.
 func (v *Version) Infer(ctx context.Context, req *tensor.Request) (*tensor.Response, error) {
 	inputs, want, err := checkRequest(v.name, v.sig, req)
 	if err != nil {
 		return nil, err
 	}
-	outs, err := v.model.Run(ctx, inputs)
+	prio, timeout, err := callParameters(req.Parameters)
 	if err != nil {
+		return nil, err
+	}
+	it, _ := v.items.Get().(*batching.Item)
+	if it == nil {
+		it = &batching.Item{}
+	}
+	it.Inputs, it.Rows, it.Key = inputs, 1, shapeKey(inputs)
+	if v.sig.Batched {
+		it.Rows = int(inputs[0].Shape[0])
+	}
+	if err := v.batcher.Submit(ctx, it, prio, timeout); err != nil {
 		return nil, fmt.Errorf("model %q version %s: %w", v.name, v.label, err)
 	}
 	resp := &tensor.Response{ModelName: v.name, ModelVersion: v.label, ID: req.ID, Outputs: make([]tensor.Tensor, len(want))}
 	for i, j := range want {
-		resp.Outputs[i] = outs[j]
+		resp.Outputs[i] = it.Outputs[j]
 	}
+	it.Inputs = nil
+	v.items.Put(it)
 	return resp, nil
+}
+
+// callParameters reads Triton's per-request "priority" (a level, 1 first)
+// and "timeout" (microseconds, can only shorten the model's).
+func callParameters(p tensor.Parameters) (int, time.Duration, error) {
+	var prio int
+	var timeout time.Duration
+	if v, ok := p["priority"]; ok {
+		n, ok := v.(int64)
+		if !ok || n < 0 {
+			return 0, 0, tensor.Errorf(tensor.InvalidArgument, "parameter priority: %v, expected a level from 1 (first)", v)
+		}
+		prio = int(min(n, 1<<20))
+	}
+	if v, ok := p["timeout"]; ok {
+		n, ok := v.(int64)
+		if !ok || n < 0 {
+			return 0, 0, tensor.Errorf(tensor.InvalidArgument, "parameter timeout: %v, expected microseconds as a non-negative integer", v)
+		}
+		timeout = time.Duration(min(n, int64(time.Hour/time.Microsecond))) * time.Microsecond
+	}
+	return prio, timeout, nil
+}
+
+// shapeKey hashes every dimension but the batch one, so calls that can be
+// stacked share a key (FNV-1a over the dimensions).
+func shapeKey(inputs []tensor.Tensor) uint64 {
+	h := uint64(14695981039346656037)
+	for _, in := range inputs {
+		for k, d := range in.Shape {
+			if k == 0 {
+				continue
+			}
+			h = (h ^ uint64(d)) * 1099511628211
+		}
+		h = (h ^ 0xff) * 1099511628211
+	}
+	return h
 }

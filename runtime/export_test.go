@@ -9,5 +9,7 @@ import (
 // RunOnInstance runs on instance i directly, bypassing the pool, so the
 // layout benchmark can send concurrent runs to one session.
 func RunOnInstance(m *Model, i int, inputs []tensor.Tensor) ([]tensor.Tensor, error) {
-	return m.all[i%len(m.all)].run(context.Background(), m.sig, inputs)
+	items := []BatchItem{{Inputs: inputs}}
+	_, err := m.all[i%len(m.all)].runBatch(context.Background(), m.sig, items, nil)
+	return items[0].Outputs, err
 }

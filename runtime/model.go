@@ -23,6 +23,10 @@ type Model struct {
 type instance struct {
 	session *ort.DynamicAdvancedSession
 	opts    *ort.RunOptions
+	// inBufs are the batch input buffers, one per input, grown to the
+	// largest batch seen and reused by every later batch.
+	inBufs [][]byte
+	values []ort.Value // scratch for the inputs' and outputs' ORT values
 }
 
 // Load creates cfg.Instances sessions for the model file at path. On any
@@ -63,7 +67,8 @@ func newInstance(path string, sig Signature, opts *ort.SessionOptions) (*instanc
 		s.Destroy()
 		return nil, fmt.Errorf("creating run options: %w", err)
 	}
-	return &instance{session: s, opts: ro}, nil
+	n := len(sig.Inputs)
+	return &instance{session: s, opts: ro, inBufs: make([][]byte, n), values: make([]ort.Value, n+len(sig.Outputs))}, nil
 }
 
 func names(ios []IO) []string {
@@ -103,36 +108,11 @@ func (m *Model) Run(ctx context.Context, inputs []tensor.Tensor) ([]tensor.Tenso
 		return nil, tensor.Errorf(tensor.DeadlineExceeded, "waiting for a free instance: %w", ctx.Err())
 	}
 	defer func() { m.free <- inst }()
-	return inst.run(ctx, m.sig, inputs)
-}
-
-func (inst *instance) run(ctx context.Context, sig Signature, inputs []tensor.Tensor) ([]tensor.Tensor, error) {
-	ins := make([]ort.Value, len(inputs))
-	outs := make([]ort.Value, len(sig.Outputs))
-	defer destroyAll(ins)
-	defer destroyAll(outs)
-	for i := range inputs {
-		v, err := newValue(&inputs[i])
-		if err != nil {
-			return nil, err
-		}
-		ins[i] = v
-	}
-	results, err := allocOutputs(sig, inputs, outs)
-	if err != nil {
+	items := []BatchItem{{Inputs: inputs}}
+	if _, err := inst.runBatch(ctx, m.sig, items, nil); err != nil {
 		return nil, err
 	}
-	if err := inst.runTerminable(ctx, ins, outs); err != nil {
-		return nil, err
-	}
-	for i := range results {
-		if results[i].Data == nil {
-			if results[i], err = fromValue(outs[i], sig.Outputs[i]); err != nil {
-				return nil, err
-			}
-		}
-	}
-	return results, nil
+	return items[0].Outputs, nil
 }
 
 // runTerminable runs the session and turns the end of ctx into

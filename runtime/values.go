@@ -47,11 +47,7 @@ func splitBytes(b []byte) []string {
 // output whose shape is known before the run (dimension 0 is the batch);
 // the rest are left nil for ORT to allocate. results[i].Data is set for the
 // pre-allocated ones.
-func allocOutputs(sig Signature, inputs []tensor.Tensor, outs []ort.Value) ([]tensor.Tensor, error) {
-	batch := int64(-1)
-	if sig.Batched && len(inputs) > 0 && len(inputs[0].Shape) > 0 {
-		batch = inputs[0].Shape[0]
-	}
+func allocOutputs(sig Signature, batch int64, outs []ort.Value) ([]tensor.Tensor, error) {
 	results := make([]tensor.Tensor, len(sig.Outputs))
 	for i, io := range sig.Outputs {
 		results[i] = tensor.Tensor{Name: io.Name, DataType: io.DataType}

@@ -87,7 +87,7 @@ type serverMeta struct {
 }
 
 func (s *Server) serverMetadata(ctx *fasthttp.RequestCtx) {
-	writeJSON(ctx, fasthttp.StatusOK, serverMeta{Name: "sluice", Version: Version, Extensions: []string{"binary_tensor_data"}})
+	writeJSON(ctx, fasthttp.StatusOK, serverMeta{Name: "sluice", Version: Version, Extensions: []string{"binary_tensor_data", "statistics"}})
 }
 
 func (s *Server) serverReady(ctx *fasthttp.RequestCtx) {

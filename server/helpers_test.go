@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluice-serving/sluice/batching"
 	"github.com/sluice-serving/sluice/registry"
 	"github.com/sluice-serving/sluice/runtime/ortest"
 	"github.com/sluice-serving/sluice/server"
@@ -45,7 +48,12 @@ func startServer(t testing.TB, cfg server.Config, models ...string) *testServer 
 		copyTree(t, ortest.Path(t, modelDirs[m]), filepath.Join(repo, m))
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	reg := registry.New(registry.Config{Path: repo}, log)
+	promReg := prometheus.NewRegistry()
+	metrics, err := batching.NewMetrics(promReg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := registry.New(registry.Config{Path: repo}, log, metrics)
 	if err := reg.LoadAll(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -55,14 +63,16 @@ func startServer(t testing.TB, cfg server.Config, models ...string) *testServer 
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- server.New(cfg, reg, log).Serve(ctx, ln, 5*time.Second) }()
+	go func() { done <- server.New(cfg, reg, promReg, log).Serve(ctx, ln, 5*time.Second) }()
 	t.Cleanup(func() {
 		httpClient.CloseIdleConnections()
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("serve: %v", err)
 		}
-		reg.Close()
+		if err := reg.Close(context.Background()); err != nil {
+			t.Errorf("closing the registry: %v", err)
+		}
 	})
 	return &testServer{url: "http://" + ln.Addr().String(), reg: reg}
 }

@@ -27,6 +27,8 @@ const (
 	routeModelMeta
 	routeModelReady
 	routeInfer
+	routeStats // model stats; all models when model is empty
+	routeMetrics
 )
 
 // parseRoute splits a request path into the v2 endpoint it names.
@@ -38,6 +40,10 @@ func parseRoute(path []byte) route {
 		return route{kind: routeLive}
 	case "/v2/health/ready":
 		return route{kind: routeReady}
+	case "/v2/models/stats":
+		return route{kind: routeStats}
+	case "/metrics":
+		return route{kind: routeMetrics}
 	}
 	rest, ok := bytes.CutPrefix(path, []byte("/v2/models/"))
 	if !ok {
@@ -60,6 +66,8 @@ func parseRoute(path []byte) route {
 		r.kind = routeModelReady
 	case len(parts) == 1 && string(parts[0]) == "infer":
 		r.kind = routeInfer
+	case len(parts) == 1 && string(parts[0]) == "stats":
+		r.kind = routeStats
 	}
 	return r
 }
@@ -94,6 +102,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		s.modelReady(ctx, r)
 	case routeInfer:
 		s.infer(ctx, r)
+	case routeStats:
+		s.modelStats(ctx, r)
+	case routeMetrics:
+		s.metricsHandler(ctx)
 	}
 }
 

@@ -8,7 +8,10 @@ import (
 	"net"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
 
 	"github.com/sluice-serving/sluice/registry"
 )
@@ -28,15 +31,18 @@ const Version = "0.1.0"
 
 // Server is the HTTP front door.
 type Server struct {
-	cfg    Config
-	models Models
-	log    *slog.Logger
-	http   *fasthttp.Server
+	cfg            Config
+	models         Models
+	log            *slog.Logger
+	http           *fasthttp.Server
+	metricsHandler fasthttp.RequestHandler // Prometheus exposition of the gatherer
 }
 
-// New builds a server over models; Serve starts it.
-func New(cfg Config, models Models, log *slog.Logger) *Server {
-	s := &Server{cfg: cfg, models: models, log: log}
+// New builds a server over models that exposes gatherer on /metrics; Serve
+// starts it.
+func New(cfg Config, models Models, gatherer prometheus.Gatherer, log *slog.Logger) *Server {
+	s := &Server{cfg: cfg, models: models, log: log,
+		metricsHandler: fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))}
 	s.http = &fasthttp.Server{
 		Handler:                       s.handle,
 		ErrorHandler:                  errorHandler,

@@ -16,11 +16,19 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/sluice-serving/sluice/batching"
 	"github.com/sluice-serving/sluice/config"
 	"github.com/sluice-serving/sluice/registry"
 	"github.com/sluice-serving/sluice/runtime"
 	"github.com/sluice-serving/sluice/server"
 )
+
+// drainTime bounds each step of shutdown: finishing HTTP requests in
+// flight, then draining the model queues.
+const drainTime = 10 * time.Second
 
 const usage = `sluice: a model-serving gateway speaking the KServe v2 protocol.
 
@@ -81,8 +89,22 @@ func serve(ctx context.Context, args, environ []string, stderr io.Writer) error 
 	defer runtime.Shutdown()
 	log.Info("onnx runtime loaded", "version", runtime.Version(), "library", lib)
 
-	reg := registry.New(cfg.Repository, log)
-	defer reg.Close()
+	promReg := prometheus.NewRegistry()
+	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics, err := batching.NewMetrics(promReg)
+	if err != nil {
+		return err
+	}
+	reg := registry.New(cfg.Repository, log, metrics)
+	// Shutdown order: the server stops taking calls (Serve returns), then
+	// the registry drains every queue, then the runtime goes.
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.Background(), drainTime)
+		defer cancel()
+		if err := reg.Close(dctx); err != nil {
+			log.Warn("draining model queues", "err", err)
+		}
+	}()
 	if err := reg.LoadAll(ctx); err != nil {
 		return err
 	}
@@ -91,7 +113,7 @@ func serve(ctx context.Context, args, environ []string, stderr io.Writer) error 
 		return fmt.Errorf("server.addr: %w", err)
 	}
 	log.Info("serving KServe v2", "addr", ln.Addr().String(), "models", reg.Names())
-	return server.New(cfg.Server, reg, log).Serve(ctx, ln, 10*time.Second)
+	return server.New(cfg.Server, reg, promReg, log).Serve(ctx, ln, drainTime)
 }
 
 // libraryPath is the configured library, else the `make ort` copy found from
