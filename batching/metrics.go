@@ -87,9 +87,16 @@ func (m *Metrics) NewStats(model, version string, maxBatch int) *Stats {
 	return s
 }
 
-// Remove drops a version's series once it is unloaded.
-func (m *Metrics) Remove(model, version string) {
+// Remove drops a version's series once it is unloaded, unless a newer load
+// of the same version (a replacement) has taken them over since.
+func (m *Metrics) Remove(model, version string, s *Stats) {
 	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	current := m.versions[[2]string{model, version}]
+	m.mu.Unlock()
+	if current != s {
 		return
 	}
 	for _, v := range []*prometheus.CounterVec{m.success, m.failure, m.count, m.exec, m.requestUS, m.queueUS, m.inputUS, m.inferUS, m.outputUS, m.rejected, m.expired} {

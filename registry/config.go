@@ -18,15 +18,40 @@ import (
 type Config struct {
 	// Path is the model repository folder.
 	Path string `koanf:"path"`
+	// ControlMode is poll (watch the folder), explicit (only the repository
+	// API changes what is loaded) or none (load at start only).
+	ControlMode string `koanf:"control_mode"`
+	// PollInterval is how often poll mode looks at the folder.
+	PollInterval time.Duration `koanf:"poll_interval"`
+	// DrainTimeout bounds how long an unloading version may finish its
+	// queued and running calls before they are cancelled.
+	DrainTimeout time.Duration `koanf:"drain_timeout"`
 }
 
-// DefaultConfig serves the repository's own models folder.
-func DefaultConfig() Config { return Config{Path: "models"} }
+// Control modes.
+const (
+	ModePoll     = "poll"
+	ModeExplicit = "explicit"
+	ModeNone     = "none"
+)
+
+// DefaultConfig serves the repository's own models folder and picks up
+// changes to it every 5 seconds.
+func DefaultConfig() Config {
+	return Config{Path: "models", ControlMode: ModePoll, PollInterval: 5 * time.Second, DrainTimeout: 30 * time.Second}
+}
 
 // Validate names the key that is wrong.
 func (c Config) Validate() error {
-	if c.Path == "" {
+	switch {
+	case c.Path == "":
 		return fmt.Errorf("repository.path: empty, expected the model repository folder")
+	case c.ControlMode != ModePoll && c.ControlMode != ModeExplicit && c.ControlMode != ModeNone:
+		return fmt.Errorf("repository.control_mode: %q, expected poll, explicit or none", c.ControlMode)
+	case c.PollInterval <= 0:
+		return fmt.Errorf("repository.poll_interval: %v, expected a positive duration", c.PollInterval)
+	case c.DrainTimeout <= 0:
+		return fmt.Errorf("repository.drain_timeout: %v, expected a positive duration", c.DrainTimeout)
 	}
 	return nil
 }
@@ -38,6 +63,8 @@ type ModelConfig struct {
 	Batching
 	// Platform is accepted for Triton familiarity; only onnxruntime_onnx runs.
 	Platform string `json:"platform"`
+	// VersionPolicy picks the versions served; the highest one by default.
+	VersionPolicy VersionPolicy `json:"version_policy"`
 	// Inputs fixes dimensions the model leaves open, e.g. PP-OCR's image size.
 	Inputs []IOConfig `json:"inputs"`
 }
@@ -106,25 +133,28 @@ func DefaultModelConfig() ModelConfig {
 			DefaultPriority: b.DefaultPriority,
 			MaxPriorityWait: Duration(b.MaxPriorityWait),
 		},
-		Platform: platformONNX,
+		Platform:      platformONNX,
+		VersionPolicy: VersionPolicy{Latest: 1},
 	}
 }
 
-// ReadModelConfig reads dir/config.yaml over the defaults; a missing file
-// means the defaults. Unknown keys are errors so a typo never goes unnoticed.
-func ReadModelConfig(dir string) (ModelConfig, error) {
+// readModelConfig reads dir/config.yaml over the defaults (a missing file
+// means the defaults) and returns it with its bytes, which are part of each
+// version's content hash. Unknown keys are errors so a typo never goes
+// unnoticed.
+func readModelConfig(dir string) (ModelConfig, []byte, error) {
 	cfg := DefaultModelConfig()
 	b, err := os.ReadFile(filepath.Join(dir, "config.yaml"))
 	if os.IsNotExist(err) {
-		return cfg, nil
+		return cfg, nil, nil
 	}
 	if err != nil {
-		return cfg, err
+		return cfg, nil, err
 	}
 	if err := ParseModelConfig(b, &cfg); err != nil {
-		return cfg, fmt.Errorf("config.yaml: %w", err)
+		return cfg, b, fmt.Errorf("config.yaml: %w", err)
 	}
-	return cfg, nil
+	return cfg, b, nil
 }
 
 // ParseModelConfig decodes YAML into cfg strictly and validates the result.

@@ -47,10 +47,15 @@ func repo(t *testing.T, models map[string]map[string]string, configs map[string]
 	return dir
 }
 
-func load(t *testing.T, dir string) *registry.Registry {
+func load(t testing.TB, dir string) *registry.Registry {
 	t.Helper()
 	ortest.Init(t)
-	r := registry.New(registry.Config{Path: dir}, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	cfg := registry.DefaultConfig()
+	cfg.Path = dir
+	r, err := registry.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := r.LoadAll(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +66,7 @@ func load(t *testing.T, dir string) *registry.Registry {
 func TestLoadsEveryVersionAndRoutesToTheHighest(t *testing.T) {
 	ortest.Init(t)
 	mlp := ortest.Fixture(t, "mlp")
-	dir := repo(t, map[string]map[string]string{"m": {"1": mlp, "3": mlp, "notaversion": mlp, "0": mlp}}, nil)
+	dir := repo(t, map[string]map[string]string{"m": {"1": mlp, "3": mlp, "notaversion": mlp, "0": mlp}}, map[string]string{"m": "version_policy: all\n"})
 	r := load(t, dir)
 	v, err := r.Lookup("m", "")
 	if err != nil || v.Label() != "3" {
@@ -91,6 +96,7 @@ func TestFailedVersionsAreRecordedAndNeverServe(t *testing.T) {
 		"gpu":     "provider: cuda\n",
 		"badcfg":  "instances: 2\nmax_batch: 4\n",
 		"baddims": "inputs:\n  - name: x\n    dims: [-1, 4, 48, 192]\n",
+		"good":    "version_policy: all\n",
 	}
 	r := load(t, repo(t, models, configs))
 	tests := []struct {

@@ -21,6 +21,7 @@ type Version struct {
 	label   string            // the version as the protocol writes it
 	sig     runtime.Signature // what callers see: config dims applied
 	cfg     ModelConfig
+	hash    uint64    // content hash of model.onnx and config.yaml
 	items   sync.Pool // *batching.Item, reused after successful calls
 }
 
@@ -43,7 +44,6 @@ func loadVersion(ctx context.Context, name string, v int64, path string, cfg Mod
 	stats := metrics.NewStats(name, ver.label, cfg.MaxBatchSize)
 	if ver.batcher, err = batching.New(cfg.batcherConfig(), r.run, stats); err != nil {
 		m.Close()
-		metrics.Remove(name, ver.label)
 		return nil, fmt.Errorf("model %q: config.yaml: %w", name, err)
 	}
 	return ver, nil

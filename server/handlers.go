@@ -18,9 +18,8 @@ const headerLength = "Inference-Header-Content-Length"
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 func (s *Server) infer(ctx *fasthttp.RequestCtx, r route) {
-	v, err := s.models.Lookup(r.model, r.version)
-	if err != nil {
-		writeError(ctx, err)
+	if _, err := s.models.Lookup(r.model, r.version); err != nil {
+		writeError(ctx, err) // an unknown model answers 404 before its body is read
 		return
 	}
 	var call inferCall
@@ -30,7 +29,7 @@ func (s *Server) infer(ctx *fasthttp.RequestCtx, r route) {
 	}
 	ictx, cancel := context.WithTimeout(context.Background(), s.cfg.InferTimeout)
 	defer cancel()
-	resp, err := v.Infer(ictx, &call.req)
+	resp, err := s.models.Infer(ictx, r.model, r.version, &call.req)
 	if err != nil {
 		writeError(ctx, err)
 		return
@@ -87,7 +86,7 @@ type serverMeta struct {
 }
 
 func (s *Server) serverMetadata(ctx *fasthttp.RequestCtx) {
-	writeJSON(ctx, fasthttp.StatusOK, serverMeta{Name: "sluice", Version: Version, Extensions: []string{"binary_tensor_data", "statistics"}})
+	writeJSON(ctx, fasthttp.StatusOK, serverMeta{Name: "sluice", Version: Version, Extensions: []string{"binary_tensor_data", "statistics", "model_repository"}})
 }
 
 func (s *Server) serverReady(ctx *fasthttp.RequestCtx) {

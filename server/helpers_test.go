@@ -15,7 +15,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/sluice-serving/sluice/batching"
 	"github.com/sluice-serving/sluice/registry"
 	"github.com/sluice-serving/sluice/runtime/ortest"
 	"github.com/sluice-serving/sluice/server"
@@ -24,8 +23,9 @@ import (
 // testServer is a real server on a loopback port the OS chose, over a
 // repository holding copies of the named models.
 type testServer struct {
-	url string
-	reg *registry.Registry
+	url  string
+	reg  *registry.Registry
+	repo string // the repository folder, a copy the test may change
 }
 
 // modelDirs says where each model the tests use lives in the repository.
@@ -41,6 +41,10 @@ var modelDirs = map[string]string{
 }
 
 func startServer(t testing.TB, cfg server.Config, models ...string) *testServer {
+	return startServerMode(t, cfg, registry.ModePoll, models...)
+}
+
+func startServerMode(t testing.TB, cfg server.Config, mode string, models ...string) *testServer {
 	t.Helper()
 	ortest.Init(t)
 	repo := t.TempDir()
@@ -49,11 +53,12 @@ func startServer(t testing.TB, cfg server.Config, models ...string) *testServer 
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	promReg := prometheus.NewRegistry()
-	metrics, err := batching.NewMetrics(promReg)
+	rcfg := registry.DefaultConfig()
+	rcfg.Path, rcfg.ControlMode = repo, mode
+	reg, err := registry.New(rcfg, log, promReg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := registry.New(registry.Config{Path: repo}, log, metrics)
 	if err := reg.LoadAll(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +79,7 @@ func startServer(t testing.TB, cfg server.Config, models ...string) *testServer 
 			t.Errorf("closing the registry: %v", err)
 		}
 	})
-	return &testServer{url: "http://" + ln.Addr().String(), reg: reg}
+	return &testServer{url: "http://" + ln.Addr().String(), reg: reg, repo: repo}
 }
 
 func copyTree(t testing.TB, src, dst string) {

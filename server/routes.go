@@ -29,6 +29,9 @@ const (
 	routeInfer
 	routeStats // model stats; all models when model is empty
 	routeMetrics
+	routeRepoIndex
+	routeRepoLoad
+	routeRepoUnload
 )
 
 // parseRoute splits a request path into the v2 endpoint it names.
@@ -44,6 +47,19 @@ func parseRoute(path []byte) route {
 		return route{kind: routeStats}
 	case "/metrics":
 		return route{kind: routeMetrics}
+	case "/v2/repository/index":
+		return route{kind: routeRepoIndex}
+	}
+	if rest, ok := bytes.CutPrefix(path, []byte("/v2/repository/models/")); ok {
+		name, action, _ := bytes.Cut(rest, []byte("/"))
+		switch {
+		case len(name) == 0:
+		case string(action) == "load":
+			return route{kind: routeRepoLoad, model: string(name)}
+		case string(action) == "unload":
+			return route{kind: routeRepoUnload, model: string(name)}
+		}
+		return route{}
 	}
 	rest, ok := bytes.CutPrefix(path, []byte("/v2/models/"))
 	if !ok {
@@ -80,7 +96,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	want := "GET"
-	if r.kind == routeInfer {
+	if r.kind == routeInfer || r.kind >= routeRepoIndex {
 		want = "POST"
 	}
 	method := string(ctx.Method())
@@ -106,6 +122,12 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		s.modelStats(ctx, r)
 	case routeMetrics:
 		s.metricsHandler(ctx)
+	case routeRepoIndex:
+		s.repoIndex(ctx)
+	case routeRepoLoad:
+		s.repoLoad(ctx, r)
+	case routeRepoUnload:
+		s.repoUnload(ctx, r)
 	}
 }
 

@@ -14,10 +14,15 @@ import (
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
 	"github.com/sluice-serving/sluice/registry"
+	"github.com/sluice-serving/sluice/tensor"
 )
 
 // Models is what the server needs of the registry.
 type Models interface {
+	Infer(ctx context.Context, name, version string, req *tensor.Request) (*tensor.Response, error)
+	Index(readyOnly bool) []registry.IndexEntry
+	Load(ctx context.Context, name string, config []byte) error
+	Unload(ctx context.Context, name string) error
 	Lookup(name, version string) (*registry.Version, error)
 	Versions(name string) ([]*registry.Version, error)
 	Names() []string

@@ -19,7 +19,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/sluice-serving/sluice/batching"
 	"github.com/sluice-serving/sluice/config"
 	"github.com/sluice-serving/sluice/registry"
 	"github.com/sluice-serving/sluice/runtime"
@@ -91,11 +90,10 @@ func serve(ctx context.Context, args, environ []string, stderr io.Writer) error 
 
 	promReg := prometheus.NewRegistry()
 	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics, err := batching.NewMetrics(promReg)
+	reg, err := registry.New(cfg.Repository, log, promReg)
 	if err != nil {
 		return err
 	}
-	reg := registry.New(cfg.Repository, log, metrics)
 	// Shutdown order: the server stops taking calls (Serve returns), then
 	// the registry drains every queue, then the runtime goes.
 	defer func() {
@@ -107,6 +105,13 @@ func serve(ctx context.Context, args, environ []string, stderr io.Writer) error 
 	}()
 	if err := reg.LoadAll(ctx); err != nil {
 		return err
+	}
+	if cfg.Repository.ControlMode == registry.ModePoll {
+		wctx, stopWatch := context.WithCancel(ctx)
+		ticker := time.NewTicker(cfg.Repository.PollInterval)
+		watched := make(chan struct{})
+		go func() { defer close(watched); reg.Watch(wctx, ticker.C) }()
+		defer func() { stopWatch(); ticker.Stop(); <-watched }()
 	}
 	ln, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {

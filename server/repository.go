@@ -1,0 +1,92 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sluice-serving/sluice/registry"
+	"github.com/sluice-serving/sluice/tensor"
+)
+
+// The model repository extension, as Triton's clients send it.
+
+// decodeBody reads an optional JSON object body into v; empty means {}.
+func decodeBody(ctx *fasthttp.RequestCtx, v any) error {
+	body := ctx.PostBody()
+	if len(body) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return tensor.Errorf(tensor.InvalidArgument, "request body: %v", err)
+	}
+	return nil
+}
+
+func (s *Server) repoIndex(ctx *fasthttp.RequestCtx) {
+	var req struct {
+		Ready bool `json:"ready"`
+	}
+	if err := decodeBody(ctx, &req); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	idx := s.models.Index(req.Ready)
+	if idx == nil {
+		idx = []registry.IndexEntry{}
+	}
+	writeJSON(ctx, fasthttp.StatusOK, idx)
+}
+
+type repoRequest struct {
+	Parameters map[string]json.RawMessage `json:"parameters"`
+}
+
+func (s *Server) repoLoad(ctx *fasthttp.RequestCtx, r route) {
+	var req repoRequest
+	if err := decodeBody(ctx, &req); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	config, err := configOverride(req.Parameters["config"])
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	if err := s.models.Load(context.Background(), r.model, config); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	ctx.SetStatusCode(fasthttp.StatusOK)
+}
+
+// configOverride reads Triton's "config" load parameter: a string holding
+// the model configuration (JSON or YAML), or the object itself.
+func configOverride(raw json.RawMessage) ([]byte, error) {
+	if raw == nil {
+		return nil, nil
+	}
+	var text string
+	if json.Unmarshal(raw, &text) == nil {
+		return []byte(text), nil
+	}
+	var obj map[string]any
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		return nil, tensor.Errorf(tensor.InvalidArgument, "parameters.config: expected the model configuration as a string or an object")
+	}
+	return raw, nil
+}
+
+func (s *Server) repoUnload(ctx *fasthttp.RequestCtx, r route) {
+	var req repoRequest // unload_dependents is accepted: Sluice has no ensembles to unload with it
+	if err := decodeBody(ctx, &req); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	if err := s.models.Unload(context.Background(), r.model); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	ctx.SetStatusCode(fasthttp.StatusOK)
+}
