@@ -139,6 +139,11 @@ func (b *Batcher) execute(inst int, bt *Batch) {
 	}
 	b.mu.Lock()
 	for _, it := range bt.Items {
+		if (it.state == stateCopying || it.state == stateRunning) && !it.deadline.IsZero() && end.After(it.deadline) {
+			// The expiry timer did not get to it before the run ended (a
+			// busy scheduler); the deadline still decides.
+			b.leave(it, ErrDeadline)
+		}
 		switch it.state {
 		case stateCopying, stateRunning:
 			it.err = err
