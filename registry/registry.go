@@ -142,12 +142,18 @@ func (r *Registry) isUnloaded(m *Model) bool {
 func (r *Registry) setState(name string, v int64, state, reason string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.entryLocked(name).states[v] = VersionStatus{state, reason}
+}
+
+// entryLocked returns the model's entry, making it on first sight; under
+// r.mu held for writing.
+func (r *Registry) entryLocked(name string) *Model {
 	m := r.models[name]
 	if m == nil {
 		m = &Model{name: name, states: map[int64]VersionStatus{}}
 		r.models[name] = m
 	}
-	m.states[v] = VersionStatus{state, reason}
+	return m
 }
 
 // Lookup returns the version that serves a call: the named one, or the
@@ -176,10 +182,8 @@ func (r *Registry) Lookup(name, version string) (*Version, error) {
 	if err != nil || v <= 0 {
 		return nil, tensor.Errorf(tensor.NotFound, "model %q: version %q not found, versions are positive integers", name, version)
 	}
-	for _, ver := range vs {
-		if ver.version == v {
-			return ver, nil
-		}
+	if ver := findVersion(vs, v); ver != nil {
+		return ver, nil
 	}
 	if st, ok := r.status(name, v); ok {
 		return nil, tensor.Errorf(tensor.Unavailable, "model %q version %d is not ready: %s %s", name, v, st.State, st.Reason)

@@ -128,11 +128,7 @@ func (r *Registry) recordFailure(name string, v int64, err error) {
 func (r *Registry) publish(name string, vs []*Version, unloaded bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	m := r.models[name]
-	if m == nil {
-		m = &Model{name: name, states: map[int64]VersionStatus{}}
-		r.models[name] = m
-	}
+	m := r.entryLocked(name)
 	m.versions, m.unloaded = vs, unloaded
 	for _, v := range vs {
 		m.states[v.version] = VersionStatus{StateReady, ""}

@@ -88,28 +88,16 @@ func binaryRequest(name string, shape []int64) (body []byte, headerLen int) {
 	return body, len(h)
 }
 
-// load sends b.N requests from c workers and reports req/s, items/s,
-// p50/p99 latency and the process's CPU use per request.
-func load(b *testing.B, url string, body []byte, headerLen, items, c int) {
-	client := &fasthttp.Client{MaxConnsPerHost: c * 2, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
-	var mu sync.Mutex
+// drive runs call b.N times from c workers and returns each call's latency.
+func drive(b *testing.B, c int, newCall func() func() error) ([]time.Duration, time.Duration) {
+	var mu, next sync.Mutex
 	var lat []time.Duration
-	var next sync.Mutex
 	left := b.N
-	cpu0 := cpuTime()
 	b.ResetTimer()
 	var wg sync.WaitGroup
 	for range c {
+		call := newCall()
 		wg.Go(func() {
-			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-			defer fasthttp.ReleaseRequest(req)
-			defer fasthttp.ReleaseResponse(resp)
-			req.SetRequestURI(url)
-			req.Header.SetMethod("POST")
-			if headerLen >= 0 {
-				req.Header.Set("Inference-Header-Content-Length", strconv.Itoa(headerLen))
-			}
-			req.SetBodyRaw(body)
 			mine := make([]time.Duration, 0, 1024)
 			for {
 				next.Lock()
@@ -120,8 +108,8 @@ func load(b *testing.B, url string, body []byte, headerLen, items, c int) {
 				left--
 				next.Unlock()
 				t := time.Now()
-				if err := client.Do(req, resp); err != nil || resp.StatusCode() != 200 {
-					b.Errorf("request failed: %v %d %s", err, resp.StatusCode(), resp.Body())
+				if err := call(); err != nil {
+					b.Error(err)
 					return
 				}
 				mine = append(mine, time.Since(t))
@@ -134,6 +122,29 @@ func load(b *testing.B, url string, body []byte, headerLen, items, c int) {
 	wg.Wait()
 	elapsed := b.Elapsed()
 	b.StopTimer()
+	return lat, elapsed
+}
+
+// load sends b.N requests from c workers and reports req/s, items/s,
+// p50/p99 latency and the process's CPU use per request.
+func load(b *testing.B, url string, body []byte, headerLen, items, c int) {
+	client := &fasthttp.Client{MaxConnsPerHost: c * 2, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second}
+	cpu0 := cpuTime()
+	lat, elapsed := drive(b, c, func() func() error {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		req.SetRequestURI(url)
+		req.Header.SetMethod("POST")
+		if headerLen >= 0 {
+			req.Header.Set("Inference-Header-Content-Length", strconv.Itoa(headerLen))
+		}
+		req.SetBodyRaw(body)
+		return func() error {
+			if err := client.Do(req, resp); err != nil || resp.StatusCode() != 200 {
+				return fmt.Errorf("request failed: %v %d %s", err, resp.StatusCode(), resp.Body())
+			}
+			return nil
+		}
+	})
 	report(b, lat, elapsed, items, cpuTime()-cpu0)
 }
 
@@ -167,39 +178,13 @@ func rawORT(b *testing.B, src, input string, shape []int64, workers int) {
 	}
 	defer m.Close()
 	in := tensor.Tensor{Name: input, DataType: tensor.FP32, Shape: shape, Data: make([]byte, 4*tensor.Elements(shape))}
-	var mu sync.Mutex
-	var lat []time.Duration
-	var next sync.Mutex
-	left := b.N
 	cpu0 := cpuTime()
-	b.ResetTimer()
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			var mine []time.Duration
-			for {
-				next.Lock()
-				if left == 0 {
-					next.Unlock()
-					break
-				}
-				left--
-				next.Unlock()
-				t := time.Now()
-				if _, err := m.Run(context.Background(), []tensor.Tensor{in}); err != nil {
-					b.Error(err)
-					return
-				}
-				mine = append(mine, time.Since(t))
-			}
-			mu.Lock()
-			lat = append(lat, mine...)
-			mu.Unlock()
-		})
-	}
-	wg.Wait()
-	elapsed := b.Elapsed()
-	b.StopTimer()
+	lat, elapsed := drive(b, workers, func() func() error {
+		return func() error {
+			_, err := m.Run(context.Background(), []tensor.Tensor{in})
+			return err
+		}
+	})
 	report(b, lat, elapsed, int(shape[0]), cpuTime()-cpu0)
 }
 
