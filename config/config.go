@@ -68,19 +68,22 @@ func (c Config) Validate() error {
 
 // descriptions documents every key; a test checks none is missing.
 var descriptions = map[string]string{
-	"server.addr":              "host:port to listen on",
-	"server.max_body_bytes":    "largest request body accepted; larger answers 413",
-	"server.read_timeout":      "time allowed to read one request",
-	"server.write_timeout":     "time allowed to write one response",
-	"server.idle_timeout":      "keep-alive connections idle this long are closed",
-	"server.infer_timeout":     "longest one inference call may take before 504",
-	"repository.path":          "model repository folder",
-	"repository.control_mode":  "poll (watch the folder), explicit (only the repository API loads and unloads) or none (load at start only)",
-	"repository.poll_interval": "how often poll mode looks at the repository folder",
-	"repository.drain_timeout": "how long an unloading version may finish its queued and running calls",
-	"runtime.library":          "path of libonnxruntime (default: the .cache/ copy that make ort fetched; ONNXRUNTIME_LIB also sets it)",
-	"log.level":                "debug, info, warn or error",
-	"log.format":               "text or json",
+	"server.addr":                 "host:port to listen on",
+	"server.max_body_bytes":       "largest request body accepted; larger answers 413",
+	"server.read_timeout":         "time allowed to read one request",
+	"server.write_timeout":        "time allowed to write one response",
+	"server.idle_timeout":         "keep-alive connections idle this long are closed",
+	"server.infer_timeout":        "longest one inference call may take before 504",
+	"server.routing_header":       "request header whose value keeps a caller on one version during a canary rollout",
+	"server.admin_token":          "bearer token for /v2/admin (empty: the admin API answers only on a loopback address)",
+	"repository.path":             "model repository folder",
+	"repository.control_mode":     "poll (watch the folder), explicit (only the repository API loads and unloads) or none (load at start only)",
+	"repository.poll_interval":    "how often poll mode looks at the repository folder",
+	"repository.drain_timeout":    "how long an unloading version may finish its queued and running calls",
+	"repository.rollout_interval": "how often live rollouts are analysed",
+	"runtime.library":             "path of libonnxruntime (default: the .cache/ copy that make ort fetched; ONNXRUNTIME_LIB also sets it)",
+	"log.level":                   "debug, info, warn or error",
+	"log.format":                  "text or json",
 }
 
 // Flags registers one flag per key, showing its default, plus -config.

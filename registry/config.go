@@ -26,6 +26,8 @@ type Config struct {
 	// DrainTimeout bounds how long an unloading version may finish its
 	// queued and running calls before they are cancelled.
 	DrainTimeout time.Duration `koanf:"drain_timeout"`
+	// RolloutInterval is how often live rollouts are analysed.
+	RolloutInterval time.Duration `koanf:"rollout_interval"`
 }
 
 // Control modes.
@@ -38,7 +40,7 @@ const (
 // DefaultConfig serves the repository's own models folder and picks up
 // changes to it every 5 seconds.
 func DefaultConfig() Config {
-	return Config{Path: "models", ControlMode: ModePoll, PollInterval: 5 * time.Second, DrainTimeout: 30 * time.Second}
+	return Config{Path: "models", ControlMode: ModePoll, PollInterval: 5 * time.Second, DrainTimeout: 30 * time.Second, RolloutInterval: time.Second}
 }
 
 // Validate names the key that is wrong.
@@ -52,6 +54,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("repository.poll_interval: %v, expected a positive duration", c.PollInterval)
 	case c.DrainTimeout <= 0:
 		return fmt.Errorf("repository.drain_timeout: %v, expected a positive duration", c.DrainTimeout)
+	case c.RolloutInterval <= 0:
+		return fmt.Errorf("repository.rollout_interval: %v, expected a positive duration", c.RolloutInterval)
 	}
 	return nil
 }
@@ -65,6 +69,11 @@ type ModelConfig struct {
 	Platform string `json:"platform"`
 	// VersionPolicy picks the versions served; the highest one by default.
 	VersionPolicy VersionPolicy `json:"version_policy"`
+	// Traffic splits unversioned calls between a stable and a canary
+	// version until the admin API or a rollout takes over.
+	Traffic Traffic `json:"traffic"`
+	// Rollout is the model's default rollout spec.
+	Rollout RolloutSpec `json:"rollout"`
 	// Inputs fixes dimensions the model leaves open, e.g. PP-OCR's image size.
 	Inputs []IOConfig `json:"inputs"`
 }
@@ -135,6 +144,7 @@ func DefaultModelConfig() ModelConfig {
 		},
 		Platform:      platformONNX,
 		VersionPolicy: VersionPolicy{Latest: 1},
+		Rollout:       DefaultRolloutSpec(),
 	}
 }
 
@@ -171,6 +181,12 @@ func (c ModelConfig) Validate() error {
 		return err
 	}
 	if err := c.batcherConfig().Validate(); err != nil {
+		return err
+	}
+	if err := c.Traffic.Validate(); err != nil {
+		return err
+	}
+	if err := c.Rollout.Validate(); err != nil {
 		return err
 	}
 	if c.Platform != platformONNX {

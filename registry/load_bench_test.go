@@ -85,7 +85,7 @@ func BenchmarkPPOCRDrainUnderLoad(b *testing.B) {
 			wg.Go(func() {
 				for !stop.Load() {
 					req := &tensor.Request{Inputs: []tensor.Tensor{{Name: "x", DataType: tensor.FP32, Shape: []int64{1, 3, 48, 192}, Data: data}}}
-					if _, err := r.Infer(context.Background(), "ppocr-cls", "", req); err != nil {
+					if _, err := r.Infer(context.Background(), "ppocr-cls", "", "", req); err != nil {
 						return // unloaded: later calls are refused
 					}
 					ok.Add(1)

@@ -37,6 +37,11 @@ type Registry struct {
 
 	mu     sync.RWMutex // guards models and every Model's fields
 	models map[string]*Model
+
+	calls      *callMetrics // nil without a Registerer
+	shadows    chan shadowJob
+	shadowStop context.CancelFunc
+	shadowDone chan struct{}
 }
 
 // Model is one named model: the versions that serve and what became of
@@ -46,6 +51,13 @@ type Model struct {
 	versions []*Version              // serving, ascending; replaced whole, never edited
 	states   map[int64]VersionStatus // every version seen, for the index
 	unloaded bool                    // unloaded through the API: polling leaves it alone
+	traffic  Traffic                 // how unversioned calls split
+	// trafficSet is true once the admin API, a rollout or saved state has
+	// set traffic; until then config.yaml's traffic applies.
+	trafficSet bool
+	rollout    *rollout       // the live rollout, progressing or paused
+	last       *RolloutStatus // the latest rollout, for status after it ended
+	spec       RolloutSpec    // the default rollout from config.yaml
 }
 
 // VersionStatus is one version's state and why it is in it.
@@ -57,9 +69,13 @@ type VersionStatus struct {
 // New returns an empty registry over cfg.Path; LoadAll fills it. Metrics
 // are registered on reg when it is not nil.
 func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Registry, error) {
-	r := &Registry{cfg: cfg, log: log, files: map[string]fileStamp{}, models: map[string]*Model{}}
+	r := &Registry{cfg: cfg, log: log, files: map[string]fileStamp{}, models: map[string]*Model{},
+		shadows: make(chan shadowJob, shadowQueue), shadowDone: make(chan struct{})}
 	if reg != nil {
 		var err error
+		if r.calls, err = newCallMetrics(reg); err != nil {
+			return nil, err
+		}
 		if r.batchMetrics, err = batching.NewMetrics(reg); err != nil {
 			return nil, err
 		}
@@ -70,6 +86,9 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Registry, er
 			return nil, err
 		}
 	}
+	ctx, stop := context.WithCancel(context.Background())
+	r.shadowStop = stop
+	go r.runShadows(ctx)
 	return r, nil
 }
 
@@ -79,7 +98,10 @@ func (r *Registry) Config() Config { return r.cfg }
 // LoadAll loads what the repository folder holds, as at start in every
 // control mode. A model or version that fails is logged and recorded and
 // the rest still load; only an unreadable repository folder is an error.
-func (r *Registry) LoadAll(ctx context.Context) error { return r.Poll(ctx) }
+func (r *Registry) LoadAll(ctx context.Context) error {
+	r.restoreRollouts()
+	return r.Poll(ctx)
+}
 
 // Poll brings the loaded models in line with the folder: new models and
 // versions load, changed ones (by content hash of model.onnx and
@@ -209,24 +231,6 @@ func (r *Registry) failureNote(name string) string {
 	return ""
 }
 
-// Infer runs req on the version that serves it. A call that meets a
-// version closing between lookup and admission (it was replaced or
-// unloaded that instant) was never queued, so it is sent again to what
-// serves now: replacing a version loses no call.
-func (r *Registry) Infer(ctx context.Context, name, version string, req *tensor.Request) (*tensor.Response, error) {
-	for attempt := 0; ; attempt++ {
-		v, err := r.Lookup(name, version)
-		if err != nil {
-			return nil, err
-		}
-		resp, err := v.Infer(ctx, req)
-		if errors.Is(err, batching.ErrClosed) && attempt < 3 {
-			continue
-		}
-		return resp, err
-	}
-}
-
 // Ready reports whether every model not unloaded on purpose serves.
 func (r *Registry) Ready() bool {
 	r.mu.RLock()
@@ -262,8 +266,11 @@ func (r *Registry) Versions(name string) ([]*Version, error) {
 	return slices.Clone(m.versions), nil
 }
 
-// Close drains every version until ctx ends, then unloads them.
+// Close stops the shadow worker, drains every version until ctx ends, then
+// unloads them.
 func (r *Registry) Close(ctx context.Context) error {
+	r.shadowStop()
+	<-r.shadowDone
 	r.ops.Lock()
 	defer r.ops.Unlock()
 	r.mu.Lock()

@@ -33,11 +33,15 @@ func (r *Registry) syncModel(ctx context.Context, name string, override *configS
 		}
 		return tensor.WithKind(tensor.InvalidArgument, err)
 	}
-	var cur []*Version
-	if m := r.model(name); m != nil {
-		cur = m.versions
+	cur, traffic := r.adoptConfig(name, src.cfg)
+	wanted := src.cfg.VersionPolicy.Select(onDisk)
+	for _, p := range traffic.pins() {
+		if slices.Contains(onDisk, p) && !slices.Contains(wanted, p) {
+			wanted = append(wanted, p) // traffic names it: it stays loaded whatever the policy
+		}
 	}
-	next, replaced, failed := r.loadWanted(ctx, name, dir, src, cur, src.cfg.VersionPolicy.Select(onDisk))
+	slices.Sort(wanted)
+	next, replaced, failed := r.loadWanted(ctx, name, dir, src, cur, wanted)
 	var drop []*Version
 	for _, old := range cur {
 		if slices.Contains(next, old) || slices.Contains(replaced, old) {
@@ -54,6 +58,20 @@ func (r *Registry) syncModel(ctx context.Context, name string, override *configS
 	r.drainAll(ctx, replaced, "replaced by a new load of its files or config")
 	r.drainAll(ctx, drop, "no longer selected by version_policy, or its folder was removed")
 	return failed
+}
+
+// adoptConfig takes the model's default rollout and, unless the admin API,
+// a rollout or saved state has set it, its traffic from config.yaml; it
+// returns the serving versions and the traffic in force.
+func (r *Registry) adoptConfig(name string, cfg ModelConfig) ([]*Version, Traffic) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := r.entryLocked(name)
+	m.spec = cfg.Rollout
+	if !m.trafficSet {
+		m.traffic = cfg.Traffic
+	}
+	return m.versions, m.traffic
 }
 
 // configSource is a model's configuration and the bytes it came from,
@@ -177,8 +195,10 @@ func (r *Registry) retire(ctx context.Context, name string) {
 }
 
 // Load (re)loads a model from the repository through the API, with an
-// optional configuration that replaces its config.yaml.
-func (r *Registry) Load(ctx context.Context, name string, config []byte) error {
+// optional configuration that replaces its config.yaml. With canary set, a
+// new version does not take over at once: the version serving now stays
+// stable and the model's default rollout starts for the new one.
+func (r *Registry) Load(ctx context.Context, name string, config []byte, canary bool) error {
 	if r.cfg.ControlMode == ModeNone {
 		return tensor.Errorf(tensor.InvalidArgument, "repository.control_mode is none: models load only at start")
 	}
@@ -195,7 +215,34 @@ func (r *Registry) Load(ctx context.Context, name string, config []byte) error {
 		}
 		src = &configSource{cfg: cfg, raw: config}
 	}
-	return r.syncModel(ctx, name, src)
+	if !canary {
+		return r.syncModel(ctx, name, src)
+	}
+	return r.loadAsCanary(ctx, name, src)
+}
+
+// loadAsCanary pins what serves now as stable, loads, and starts the
+// default rollout for the highest new version; under r.ops.
+func (r *Registry) loadAsCanary(ctx context.Context, name string, src *configSource) error {
+	before := r.servingOf(name)
+	r.mu.RLock()
+	var t Traffic
+	if m := r.models[name]; m != nil {
+		t = m.traffic
+	}
+	r.mu.RUnlock()
+	if t.Stable == 0 && len(before) > 0 {
+		r.setTraffic(name, Traffic{Stable: before[len(before)-1].version})
+	}
+	if err := r.syncModel(ctx, name, src); err != nil {
+		return err
+	}
+	vs := r.servingOf(name)
+	if len(vs) == 0 || findVersion(before, vs[len(vs)-1].version) != nil {
+		return tensor.Errorf(tensor.InvalidArgument, "model %q: rollout: canary, but no new version was loaded (serving %v)", name, labels(vs))
+	}
+	_, err := r.startRollout(ctx, name, nil, vs[len(vs)-1].version, time.Now())
+	return err
 }
 
 // Unload stops a model serving at once and drains its versions.

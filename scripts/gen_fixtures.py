@@ -226,6 +226,85 @@ def failing():
     return make_model(graph)
 
 
+def student_broken():
+    # Same signature as student-success, for rollback demos and tests: it
+    # passes the all-zero warm-up but fails on real inputs. The first
+    # feature, scaled by 100, indexes a one-entry table, so any |x0| >= 0.01
+    # is out of bounds and ONNX Runtime refuses the Gather.
+    nodes = [
+        helper.make_node("Slice", ["features", "starts", "ends", "axes"], ["x0"]),
+        helper.make_node("Abs", ["x0"], ["x0_abs"]),
+        helper.make_node("Mul", ["x0_abs", "hundred"], ["x0_scaled"]),
+        helper.make_node("Cast", ["x0_scaled"], ["idx"], to=TensorProto.INT64),
+        helper.make_node("Gather", ["table", "idx"], ["probability"], axis=0),
+        helper.make_node("Greater", ["probability", "threshold"], ["passed"]),
+        helper.make_node("Cast", ["passed"], ["label"], to=TensorProto.INT64),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "student_broken",
+        [vinfo("features", TensorProto.FLOAT, [BATCH, 8])],
+        [
+            vinfo("probability", TensorProto.FLOAT, [BATCH, 1]),
+            vinfo("label", TensorProto.INT64, [BATCH, 1]),
+        ],
+        initializer=[
+            const("starts", np.array([0], dtype=np.int64)),
+            const("ends", np.array([1], dtype=np.int64)),
+            const("axes", np.array([1], dtype=np.int64)),
+            const("hundred", np.asarray(100.0, dtype=np.float32)),
+            const("table", np.array([0.5], dtype=np.float32)),
+            const("threshold", np.asarray(0.5, dtype=np.float32)),
+        ],
+    )
+    return make_model(graph)
+
+
+def student_slow():
+    # student-success v2's answers, plus a chain of 40 [batch,256]x[256,256]
+    # MatMuls that depends on the input (so it cannot be folded away) and is
+    # added in multiplied by zero: a correct but slow candidate, for
+    # latency-based rollback.
+    w = np.asarray(STUDENT_V2_W, dtype=np.float32).reshape(8, 1)
+    b = np.asarray([STUDENT_V2_B], dtype=np.float32)
+    rng = np.random.default_rng(11)
+    nodes = [
+        helper.make_node("MatMul", ["features", "W"], ["logits_mm"]),
+        helper.make_node("Add", ["logits_mm", "b"], ["logits"]),
+        helper.make_node("MatMul", ["features", "E"], ["t0"]),
+    ]
+    for i in range(40):
+        nodes.append(helper.make_node("MatMul", ["t%d" % i, "I"], ["t%d" % (i + 1)]))
+    nodes += [
+        helper.make_node("ReduceSum", ["t40"], ["s"], keepdims=1, axes=[1]) if OPSET < 13 else
+        helper.make_node("ReduceSum", ["t40", "sum_axes"], ["s"], keepdims=1),
+        helper.make_node("Mul", ["s", "zero"], ["s0"]),
+        helper.make_node("Add", ["logits", "s0"], ["logits2"]),
+        helper.make_node("Sigmoid", ["logits2"], ["probability"]),
+        helper.make_node("Greater", ["probability", "threshold"], ["passed"]),
+        helper.make_node("Cast", ["passed"], ["label"], to=TensorProto.INT64),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "student_slow",
+        [vinfo("features", TensorProto.FLOAT, [BATCH, 8])],
+        [
+            vinfo("probability", TensorProto.FLOAT, [BATCH, 1]),
+            vinfo("label", TensorProto.INT64, [BATCH, 1]),
+        ],
+        initializer=[
+            const("W", w),
+            const("b", b),
+            const("E", (rng.standard_normal((8, 256)) * 0.1).astype(np.float32)),
+            const("I", np.eye(256, dtype=np.float32)),
+            const("sum_axes", np.array([1], dtype=np.int64)),
+            const("zero", np.asarray(0.0, dtype=np.float32)),
+            const("threshold", np.asarray(0.5, dtype=np.float32)),
+        ],
+    )
+    return make_model(graph)
+
+
 FIXTURES = [
     ("models/student-success/1/model.onnx", lambda: student_success(STUDENT_V1_W, STUDENT_V1_B, 1)),
     ("models/student-success/2/model.onnx", lambda: student_success(STUDENT_V2_W, STUDENT_V2_B, 2)),
@@ -236,6 +315,8 @@ FIXTURES = [
     ("testdata/models/dynamic2/1/model.onnx", dynamic2),
     ("testdata/models/fp16out/1/model.onnx", fp16out),
     ("testdata/models/failing/1/model.onnx", failing),
+    ("testdata/models/student-broken/1/model.onnx", student_broken),
+    ("testdata/models/student-slow/1/model.onnx", student_slow),
 ]
 
 

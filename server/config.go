@@ -20,17 +20,24 @@ type Config struct {
 	IdleTimeout time.Duration `koanf:"idle_timeout"`
 	// InferTimeout bounds one inference call from arrival to answer.
 	InferTimeout time.Duration `koanf:"infer_timeout"`
+	// RoutingHeader names the request header whose value keeps a caller on
+	// one version during a canary rollout.
+	RoutingHeader string `koanf:"routing_header"`
+	// AdminToken is the bearer token of the /v2/admin API. Without one the
+	// admin API answers only when the server listens on loopback.
+	AdminToken string `koanf:"admin_token"`
 }
 
 // DefaultConfig listens on loopback port 8000, like Triton's HTTP port.
 func DefaultConfig() Config {
 	return Config{
-		Addr:         "127.0.0.1:8000",
-		MaxBodyBytes: 64 << 20,
-		ReadTimeout:  30 * time.Second,
-		WriteTimeout: 30 * time.Second,
-		IdleTimeout:  120 * time.Second,
-		InferTimeout: 60 * time.Second,
+		Addr:          "127.0.0.1:8000",
+		MaxBodyBytes:  64 << 20,
+		ReadTimeout:   30 * time.Second,
+		WriteTimeout:  30 * time.Second,
+		IdleTimeout:   120 * time.Second,
+		InferTimeout:  60 * time.Second,
+		RoutingHeader: "Sluice-Routing-Key",
 	}
 }
 
@@ -38,6 +45,9 @@ func DefaultConfig() Config {
 func (c Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return fmt.Errorf("server.addr: %q is not host:port: %v", c.Addr, err)
+	}
+	if c.RoutingHeader == "" {
+		return fmt.Errorf("server.routing_header: empty, expected a header name such as Sluice-Routing-Key")
 	}
 	if c.MaxBodyBytes < 1024 {
 		return fmt.Errorf("server.max_body_bytes: %d, expected at least 1024", c.MaxBodyBytes)

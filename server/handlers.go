@@ -29,11 +29,13 @@ func (s *Server) infer(ctx *fasthttp.RequestCtx, r route) {
 	}
 	ictx, cancel := context.WithTimeout(context.Background(), s.cfg.InferTimeout)
 	defer cancel()
-	resp, err := s.models.Infer(ictx, r.model, r.version, &call.req)
+	key := string(ctx.Request.Header.Peek(s.cfg.RoutingHeader))
+	resp, err := s.models.Infer(ictx, r.model, r.version, key, &call.req)
 	if err != nil {
 		writeError(ctx, err)
 		return
 	}
+	ctx.Response.Header.Set("Sluice-Model-Version", resp.ModelVersion)
 	writeInferResponse(ctx, resp, &call)
 }
 

@@ -54,7 +54,12 @@ func (s *Server) repoLoad(ctx *fasthttp.RequestCtx, r route) {
 		writeError(ctx, err)
 		return
 	}
-	if err := s.models.Load(context.Background(), r.model, config); err != nil {
+	canary, err := rolloutParam(req.Parameters["rollout"])
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	if err := s.models.Load(context.Background(), r.model, config, canary); err != nil {
 		writeError(ctx, err)
 		return
 	}
@@ -76,6 +81,18 @@ func configOverride(raw json.RawMessage) ([]byte, error) {
 		return nil, tensor.Errorf(tensor.InvalidArgument, "parameters.config: expected the model configuration as a string or an object")
 	}
 	return raw, nil
+}
+
+// rolloutParam reads Sluice's load parameter "rollout": "canary".
+func rolloutParam(raw json.RawMessage) (bool, error) {
+	if raw == nil {
+		return false, nil
+	}
+	var v string
+	if json.Unmarshal(raw, &v) != nil || (v != "canary" && v != "now") {
+		return false, tensor.Errorf(tensor.InvalidArgument, "parameters.rollout: %s, expected \"canary\" (start the model's default rollout) or \"now\"", raw)
+	}
+	return v == "canary", nil
 }
 
 func (s *Server) repoUnload(ctx *fasthttp.RequestCtx, r route) {

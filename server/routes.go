@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"runtime/debug"
+	"strings"
 
 	"github.com/valyala/fasthttp"
 
@@ -32,7 +33,23 @@ const (
 	routeRepoIndex
 	routeRepoLoad
 	routeRepoUnload
+	routeAdminRollout // GET status, POST start
+	routeAdminAction  // POST promote, pause, resume, abort
+	routeAdminTraffic // PUT weights
 )
+
+// methods lists what each endpoint answers to; HEAD goes with GET.
+func (k routeKind) methods() string {
+	switch k {
+	case routeInfer, routeRepoIndex, routeRepoLoad, routeRepoUnload, routeAdminAction:
+		return "POST"
+	case routeAdminRollout:
+		return "GET, POST"
+	case routeAdminTraffic:
+		return "PUT"
+	}
+	return "GET"
+}
 
 // parseRoute splits a request path into the v2 endpoint it names.
 func parseRoute(path []byte) route {
@@ -49,6 +66,9 @@ func parseRoute(path []byte) route {
 		return route{kind: routeMetrics}
 	case "/v2/repository/index":
 		return route{kind: routeRepoIndex}
+	}
+	if rest, ok := bytes.CutPrefix(path, []byte("/v2/admin/models/")); ok {
+		return parseAdmin(rest)
 	}
 	if rest, ok := bytes.CutPrefix(path, []byte("/v2/repository/models/")); ok {
 		name, action, _ := bytes.Cut(rest, []byte("/"))
@@ -88,6 +108,24 @@ func parseRoute(path []byte) route {
 	return r
 }
 
+// parseAdmin reads {m}/rollout, {m}/rollout/{action} and {m}/traffic.
+func parseAdmin(rest []byte) route {
+	parts := bytes.Split(rest, []byte("/"))
+	if len(parts[0]) == 0 || len(parts) < 2 {
+		return route{}
+	}
+	r := route{model: string(parts[0])}
+	switch {
+	case len(parts) == 2 && string(parts[1]) == "rollout":
+		r.kind = routeAdminRollout
+	case len(parts) == 3 && string(parts[1]) == "rollout" && len(parts[2]) > 0:
+		r.kind, r.version = routeAdminAction, string(parts[2]) // the action rides in version
+	case len(parts) == 2 && string(parts[1]) == "traffic":
+		r.kind = routeAdminTraffic
+	}
+	return r
+}
+
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	defer s.recoverPanic(ctx)
 	r := parseRoute(ctx.Path())
@@ -95,15 +133,20 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, tensor.Errorf(tensor.NotFound, "no endpoint %s; see the KServe v2 protocol", ctx.Path()))
 		return
 	}
-	want := "GET"
-	if r.kind == routeInfer || r.kind >= routeRepoIndex {
-		want = "POST"
+	want, method := r.kind.methods(), string(ctx.Method())
+	if method == "HEAD" {
+		method = "GET"
 	}
-	method := string(ctx.Method())
-	if method != want && !(want == "GET" && method == "HEAD") {
+	if !strings.Contains(want, method) {
 		ctx.Response.Header.Set("Allow", want)
-		writeError(ctx, methodNotAllowed{fmt.Errorf("%s %s: method not allowed, use %s", method, ctx.Path(), want)})
+		writeError(ctx, methodNotAllowed{fmt.Errorf("%s %s: method not allowed, use %s", ctx.Method(), ctx.Path(), want)})
 		return
+	}
+	if r.kind >= routeAdminRollout {
+		if err := s.authorize(ctx); err != nil {
+			writeError(ctx, err)
+			return
+		}
 	}
 	switch r.kind {
 	case routeServerMeta:
@@ -128,6 +171,12 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		s.repoLoad(ctx, r)
 	case routeRepoUnload:
 		s.repoUnload(ctx, r)
+	case routeAdminRollout:
+		s.adminRollout(ctx, r)
+	case routeAdminAction:
+		s.adminAction(ctx, r)
+	case routeAdminTraffic:
+		s.adminTraffic(ctx, r)
 	}
 }
 

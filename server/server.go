@@ -19,14 +19,18 @@ import (
 
 // Models is what the server needs of the registry.
 type Models interface {
-	Infer(ctx context.Context, name, version string, req *tensor.Request) (*tensor.Response, error)
+	Infer(ctx context.Context, name, version, key string, req *tensor.Request) (*tensor.Response, error)
 	Index(readyOnly bool) []registry.IndexEntry
-	Load(ctx context.Context, name string, config []byte) error
+	Load(ctx context.Context, name string, config []byte, canary bool) error
 	Unload(ctx context.Context, name string) error
 	Lookup(name, version string) (*registry.Version, error)
 	Versions(name string) ([]*registry.Version, error)
 	Names() []string
 	Ready() bool
+	Rollout(name string) (registry.RolloutStatus, registry.Traffic, error)
+	StartRollout(ctx context.Context, name string, spec *registry.RolloutSpec, canary int64) (registry.RolloutStatus, error)
+	RolloutAction(ctx context.Context, name, action string) (registry.RolloutStatus, error)
+	SetTraffic(ctx context.Context, name string, t registry.Traffic) error
 }
 
 var _ Models = (*registry.Registry)(nil)

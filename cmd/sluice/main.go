@@ -106,6 +106,11 @@ func serve(ctx context.Context, args, environ []string, stderr io.Writer) error 
 	if err := reg.LoadAll(ctx); err != nil {
 		return err
 	}
+	rctx, stopRollouts := context.WithCancel(ctx)
+	rollTicker := time.NewTicker(cfg.Repository.RolloutInterval)
+	rolled := make(chan struct{})
+	go func() { defer close(rolled); reg.RunRollouts(rctx, rollTicker.C) }()
+	defer func() { stopRollouts(); rollTicker.Stop(); <-rolled }()
 	if cfg.Repository.ControlMode == registry.ModePoll {
 		wctx, stopWatch := context.WithCancel(ctx)
 		ticker := time.NewTicker(cfg.Repository.PollInterval)

@@ -1,0 +1,107 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"net"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sluice-serving/sluice/registry"
+	"github.com/sluice-serving/sluice/tensor"
+)
+
+// authorize guards /v2/admin: a bearer token compared in constant time
+// (401 without one, 403 with a wrong one); with no token configured, the
+// admin API answers only when the server listens on loopback.
+func (s *Server) authorize(ctx *fasthttp.RequestCtx) error {
+	if s.cfg.AdminToken == "" {
+		if loopback(s.cfg.Addr) {
+			return nil
+		}
+		return tensor.Errorf(tensor.PermissionDenied, "the admin API is disabled: set server.admin_token, or listen on loopback")
+	}
+	auth := ctx.Request.Header.Peek("Authorization")
+	const prefix = "Bearer "
+	if len(auth) <= len(prefix) || string(auth[:len(prefix)]) != prefix {
+		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="sluice-admin"`)
+		return tensor.Errorf(tensor.Unauthenticated, "the admin API needs an Authorization: Bearer <server.admin_token> header")
+	}
+	if subtle.ConstantTimeCompare(auth[len(prefix):], []byte(s.cfg.AdminToken)) != 1 {
+		return tensor.Errorf(tensor.PermissionDenied, "the bearer token is not the admin token")
+	}
+	return nil
+}
+
+// loopback reports whether addr's host is a loopback address or name.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// rolloutView is the admin API's answer: the rollout and the traffic.
+type rolloutView struct {
+	registry.RolloutStatus
+	Traffic registry.Traffic `json:"traffic"`
+}
+
+func (s *Server) writeRollout(ctx *fasthttp.RequestCtx, name string) {
+	st, t, err := s.models.Rollout(name)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, rolloutView{st, t})
+}
+
+func (s *Server) adminRollout(ctx *fasthttp.RequestCtx, r route) {
+	if string(ctx.Method()) != "POST" {
+		s.writeRollout(ctx, r.model)
+		return
+	}
+	var req struct {
+		Canary int64                 `json:"canary"`
+		Spec   *registry.RolloutSpec `json:"spec"`
+	}
+	if err := decodeBody(ctx, &req); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	if _, err := s.models.StartRollout(context.Background(), r.model, req.Spec, req.Canary); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	s.writeRollout(ctx, r.model)
+}
+
+func (s *Server) adminAction(ctx *fasthttp.RequestCtx, r route) {
+	if _, err := s.models.RolloutAction(context.Background(), r.model, r.version); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	s.writeRollout(ctx, r.model)
+}
+
+func (s *Server) adminTraffic(ctx *fasthttp.RequestCtx, r route) {
+	var t registry.Traffic
+	dec := json.NewDecoder(bytes.NewReader(ctx.PostBody()))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&t); err != nil {
+		writeError(ctx, tensor.Errorf(tensor.InvalidArgument, "traffic: %v; expected {\"stable\": 1, \"canary\": 2, \"canary_weight\": 10}", err))
+		return
+	}
+	if err := s.models.SetTraffic(context.Background(), r.model, t); err != nil {
+		writeError(ctx, err)
+		return
+	}
+	s.writeRollout(ctx, r.model)
+}
