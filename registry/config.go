@@ -108,6 +108,11 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// MarshalJSON writes the duration as config.yaml takes it ("2ms").
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
 // batcherConfig is the batching package's view of the model config.
 func (c ModelConfig) batcherConfig() batching.Config {
 	return batching.Config{

@@ -261,7 +261,7 @@ def student_broken():
 
 
 def student_slow():
-    # student-success v2's answers, plus a chain of 40 [batch,256]x[256,256]
+    # student-success v2's answers, plus a chain of 1000 [batch,256]x[256,256]
     # MatMuls that depends on the input (so it cannot be folded away) and is
     # added in multiplied by zero: a correct but slow candidate, for
     # latency-based rollback.
@@ -273,11 +273,11 @@ def student_slow():
         helper.make_node("Add", ["logits_mm", "b"], ["logits"]),
         helper.make_node("MatMul", ["features", "E"], ["t0"]),
     ]
-    for i in range(40):
+    for i in range(1000):
         nodes.append(helper.make_node("MatMul", ["t%d" % i, "I"], ["t%d" % (i + 1)]))
     nodes += [
-        helper.make_node("ReduceSum", ["t40"], ["s"], keepdims=1, axes=[1]) if OPSET < 13 else
-        helper.make_node("ReduceSum", ["t40", "sum_axes"], ["s"], keepdims=1),
+        helper.make_node("ReduceSum", ["t1000"], ["s"], keepdims=1, axes=[1]) if OPSET < 13 else
+        helper.make_node("ReduceSum", ["t1000", "sum_axes"], ["s"], keepdims=1),
         helper.make_node("Mul", ["s", "zero"], ["s0"]),
         helper.make_node("Add", ["logits", "s0"], ["logits2"]),
         helper.make_node("Sigmoid", ["logits2"], ["probability"]),

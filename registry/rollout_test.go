@@ -1,0 +1,247 @@
+package registry_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-serving/sluice/registry"
+	"github.com/sluice-serving/sluice/runtime/ortest"
+	"github.com/sluice-serving/sluice/tensor"
+)
+
+// studentRepo lays out student-success version 1 (stable) and the given
+// fixture as version 2, both served.
+func studentRepo(t *testing.T, v2 string, extra string) string {
+	ortest.Init(t)
+	v1 := ortest.Path(t, "models/student-success/1/model.onnx")
+	src := ortest.Path(t, "models/student-success/2/model.onnx")
+	if v2 != "" {
+		src = ortest.Fixture(t, v2)
+	}
+	return repo(t, map[string]map[string]string{"student": {"1": v1, "2": src}},
+		map[string]string{"student": "version_policy: all\ninstances: 1\nmax_batch_size: 16\n" + extra})
+}
+
+func studentCall(x0 float32) *tensor.Request {
+	data := make([]byte, 32)
+	for i := range 8 {
+		v := math.Float32bits(x0 + float32(i)*0.1)
+		data[4*i], data[4*i+1], data[4*i+2], data[4*i+3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+	}
+	return &tensor.Request{Inputs: []tensor.Tensor{{Name: "features", DataType: tensor.FP32, Shape: []int64{1, 8}, Data: data}}}
+}
+
+func TestCanaryShareFollowsTheWeight(t *testing.T) {
+	r := load(t, studentRepo(t, "", ""))
+	if err := r.SetTraffic(context.Background(), "student", registry.Traffic{Stable: 1, Canary: 2, Weight: 30}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 10000
+	canary := 0
+	for range n {
+		resp, err := r.Infer(context.Background(), "student", "", "", studentCall(0.5))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.ModelVersion == "2" {
+			canary++
+		}
+	}
+	// Binomial(10000, 0.3): sigma = 45.8; allow 5 sigma.
+	sigma := math.Sqrt(n * 0.3 * 0.7)
+	if math.Abs(float64(canary)-0.3*n) > 5*sigma {
+		t.Errorf("canary served %d of %d calls, want %v ± %.0f", canary, n, 0.3*n, 5*sigma)
+	}
+	t.Logf("canary share %.4f at weight 30%%", float64(canary)/n)
+	// A named version bypasses the split.
+	if resp, _ := r.Infer(context.Background(), "student", "1", "", studentCall(0.5)); resp.ModelVersion != "1" {
+		t.Errorf("versioned call went to %s", resp.ModelVersion)
+	}
+}
+
+func TestRoutingKeysAreSticky(t *testing.T) {
+	r := load(t, studentRepo(t, "", ""))
+	onCanary := map[string]bool{}
+	for _, w := range []float64{10, 25, 50, 90} {
+		if err := r.SetTraffic(context.Background(), "student", registry.Traffic{Stable: 1, Canary: 2, Weight: w}); err != nil {
+			t.Fatal(err)
+		}
+		count := 0
+		for k := range 2000 {
+			key := fmt.Sprintf("user-%d", k)
+			resp, err := r.Infer(context.Background(), "student", "", key, studentCall(0.5))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := resp.ModelVersion == "2"
+			if onCanary[key] && !c {
+				t.Fatalf("key %s flipped back to stable when the weight grew to %v", key, w)
+			}
+			onCanary[key] = c
+			if c {
+				count++
+			}
+		}
+		t.Logf("weight %v: %d of 2000 keys on the canary", w, count)
+	}
+}
+
+func TestManualPromoteAndAbort(t *testing.T) {
+	r := load(t, studentRepo(t, "", ""))
+	ctx := context.Background()
+	spec := registry.DefaultRolloutSpec()
+	spec.Steps = []float64{50, 100}
+	st, err := r.StartRollout(ctx, "student", &spec, 2)
+	if err != nil || st.State != registry.RolloutProgressing || st.Weight != 50 || st.Stable != 1 {
+		t.Fatalf("start: %+v %v", st, err)
+	}
+	if _, err := r.StartRollout(ctx, "student", &spec, 2); err == nil {
+		t.Error("a second rollout started over the first")
+	}
+	if st, err = r.RolloutAction(ctx, "student", "promote"); err != nil || st.State != registry.RolloutPromoted {
+		t.Fatalf("promote: %+v %v", st, err)
+	}
+	if resp, _ := r.Infer(ctx, "student", "", "", studentCall(0.5)); resp.ModelVersion != "2" {
+		t.Errorf("after promotion unversioned calls go to %s", resp.ModelVersion)
+	}
+	// Roll version 1 out again, then abort.
+	if _, err := r.StartRollout(ctx, "student", &spec, 1); err != nil {
+		t.Fatal(err)
+	}
+	if st, err = r.RolloutAction(ctx, "student", "abort"); err != nil || st.State != registry.RolloutAborted || st.Weight != 0 || !strings.Contains(st.Reason, "by hand") {
+		t.Fatalf("abort: %+v %v", st, err)
+	}
+	for range 50 {
+		if resp, _ := r.Infer(ctx, "student", "", "", studentCall(0.5)); resp.ModelVersion != "2" {
+			t.Fatalf("after abort a call went to %s", resp.ModelVersion)
+		}
+	}
+}
+
+// drive sends n unversioned calls and counts the failures.
+func drive(r *registry.Registry, n int) (failed int) {
+	for i := range n {
+		if _, err := r.Infer(context.Background(), "student", "", "", studentCall(0.5+float32(i%7))); err != nil {
+			failed++
+		}
+	}
+	return failed
+}
+
+func rolloutSpec(mod func(*registry.RolloutSpec)) *registry.RolloutSpec {
+	s := registry.DefaultRolloutSpec()
+	s.Steps, s.MinStepDuration, s.MinStepCalls, s.FailureLimit, s.BreakerFailures = []float64{50, 100}, 0, 20, 2, 1000
+	mod(&s)
+	return &s
+}
+
+func TestAnalysisRollsBackAFailingCanary(t *testing.T) {
+	r := load(t, studentRepo(t, "student-broken", ""))
+	ctx := context.Background()
+	if _, err := r.StartRollout(ctx, "student", rolloutSpec(func(*registry.RolloutSpec) {}), 2); err != nil {
+		t.Fatal(err)
+	}
+	drive(r, 100)
+	r.EvaluateRollouts(ctx, time.Now())
+	r.EvaluateRollouts(ctx, time.Now())
+	st, tr, _ := r.Rollout("student")
+	if st.State != registry.RolloutAborted || !strings.Contains(st.Reason, "canary error rate") || tr.Weight != 0 || tr.Stable != 1 {
+		t.Fatalf("after failed analyses: %+v traffic %+v", st, tr)
+	}
+	if failed := drive(r, 50); failed != 0 {
+		t.Errorf("%d calls failed after the rollback", failed)
+	}
+}
+
+func TestAnalysisRollsBackASlowCanary(t *testing.T) {
+	r := load(t, studentRepo(t, "student-slow", ""))
+	ctx := context.Background()
+	if _, err := r.StartRollout(ctx, "student", rolloutSpec(func(s *registry.RolloutSpec) { s.MaxLatencyRatio = 2 }), 2); err != nil {
+		t.Fatal(err)
+	}
+	drive(r, 100)
+	r.EvaluateRollouts(ctx, time.Now())
+	r.EvaluateRollouts(ctx, time.Now())
+	st, _, _ := r.Rollout("student")
+	if st.State != registry.RolloutAborted || !strings.Contains(st.Reason, "canary p99 / stable p99") {
+		t.Fatalf("slow canary: %+v", st)
+	}
+	t.Logf("rolled back: %s", st.Reason)
+}
+
+func TestBreakerTripSendsEverythingToStable(t *testing.T) {
+	r := load(t, studentRepo(t, "student-broken", ""))
+	ctx := context.Background()
+	if _, err := r.StartRollout(ctx, "student", rolloutSpec(func(s *registry.RolloutSpec) { s.BreakerFailures = 3 }), 2); err != nil {
+		t.Fatal(err)
+	}
+	failed := drive(r, 200)
+	if failed != 3 {
+		t.Errorf("%d calls failed, want exactly the breaker's threshold (3)", failed)
+	}
+	_, tr, _ := r.Rollout("student")
+	if tr.Weight != 0 {
+		t.Errorf("weight %v after the breaker tripped, want 0 at once", tr.Weight)
+	}
+	r.EvaluateRollouts(ctx, time.Now())
+	if st, _, _ := r.Rollout("student"); st.State != registry.RolloutAborted || !strings.Contains(st.Reason, "circuit breaker") {
+		t.Errorf("after the trip: %+v", st)
+	}
+}
+
+func TestShadowResultsNeverReachTheCaller(t *testing.T) {
+	r := load(t, studentRepo(t, "student-broken", ""))
+	ctx := context.Background()
+	spec := rolloutSpec(func(s *registry.RolloutSpec) { s.Steps, s.ShadowFraction = []float64{1, 100}, 1 })
+	if _, err := r.StartRollout(ctx, "student", spec, 2); err != nil {
+		t.Fatal(err)
+	}
+	// Keys whose bucket is past 1 % stay on stable; every such call is
+	// copied to the failing canary, and none may see its failure.
+	served := 0
+	for k := 0; served < 100; k++ {
+		resp, err := r.Infer(ctx, "student", "", fmt.Sprintf("k%d", k), studentCall(0.5))
+		if err != nil {
+			t.Fatalf("a stable call failed: %v", err)
+		}
+		if resp.ModelVersion == "1" {
+			served++
+		}
+	}
+	// The shadow worker has seen failures; analysis notices them.
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		r.EvaluateRollouts(ctx, time.Now())
+		if st, _, _ := r.Rollout("student"); len(st.Checks) == 3 && !st.Checks[2].Pass {
+			return
+		}
+	}
+	st, _, _ := r.Rollout("student")
+	t.Errorf("shadow agreement never failed for a failing candidate: %+v", st.Checks)
+}
+
+func TestRolloutResumesAfterRestart(t *testing.T) {
+	dir := studentRepo(t, "", "")
+	ctx := context.Background()
+	r := load(t, dir)
+	spec := rolloutSpec(func(s *registry.RolloutSpec) { s.Steps, s.MinStepCalls = []float64{10, 50, 100}, 5 })
+	if _, err := r.StartRollout(ctx, "student", spec, 2); err != nil {
+		t.Fatal(err)
+	}
+	drive(r, 200)
+	r.EvaluateRollouts(ctx, time.Now())
+	if st, _, _ := r.Rollout("student"); st.Step != 1 || st.Weight != 50 {
+		t.Fatalf("did not advance: %+v", st)
+	}
+	if err := r.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r2 := load(t, dir) // a restarted gateway over the same repository
+	st, tr, _ := r2.Rollout("student")
+	if st.State != registry.RolloutProgressing || st.Step != 1 || st.Weight != 50 || tr.Canary != 2 || tr.Weight != 50 {
+		t.Fatalf("after restart: %+v traffic %+v", st, tr)
+	}
+}
