@@ -46,6 +46,7 @@ type callMetrics struct {
 	weight     *prometheus.GaugeVec     // model, version
 	state      *prometheus.GaugeVec     // model, state: 1 for the current state
 	step       *prometheus.GaugeVec     // model
+	transition *prometheus.CounterVec   // model, to: started, advanced, paused, resumed, promoted, aborted
 	rollbacks  *prometheus.CounterVec   // model
 	promotions *prometheus.CounterVec   // model
 	shadow     *prometheus.CounterVec   // model, outcome: agree, disagree, failed, dropped
@@ -65,6 +66,8 @@ func newCallMetrics(reg prometheus.Registerer) (*callMetrics, error) {
 			Help: "1 for the model's current rollout state."}, []string{"model", "state"}),
 		step: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sluice_rollout_step",
 			Help: "Index of the rollout's current step (0-based)."}, []string{"model"}),
+		transition: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_rollout_transitions_total",
+			Help: "Rollout transitions by the state or step entered."}, []string{"model", "to"}),
 		rollbacks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_rollout_rollbacks_total",
 			Help: "Rollouts aborted, by hand or by their analysis or breaker."}, []string{"model"}),
 		promotions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sluice_rollout_promotions_total",
@@ -76,7 +79,7 @@ func newCallMetrics(reg prometheus.Registerer) (*callMetrics, error) {
 		agreement: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sluice_shadow_agreement_ratio",
 			Help: "Share of shadow copies whose class agreed with the primary in the current step."}, []string{"model"}),
 	}
-	for _, c := range []prometheus.Collector{m.calls, m.latency, m.weight, m.state, m.step, m.rollbacks, m.promotions, m.shadow, m.shadowDiff, m.agreement} {
+	for _, c := range []prometheus.Collector{m.transition, m.calls, m.latency, m.weight, m.state, m.step, m.rollbacks, m.promotions, m.shadow, m.shadowDiff, m.agreement} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

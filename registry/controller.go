@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"sigs.k8s.io/yaml"
+
 	"github.com/sluice-serving/sluice/tensor"
 )
 
@@ -81,6 +83,7 @@ func (r *Registry) step(ctx context.Context, name string, ro *rollout, now time.
 		return
 	case d == advance:
 		ro.resetWindows()
+		r.transition(name, "advanced")
 		r.log.Info("rollout advanced", "model", name, "step", step, "weight", weight)
 	}
 	r.publishRolloutMetrics(name, st)
@@ -123,11 +126,19 @@ func (r *Registry) endRollout(ctx context.Context, name, state, reason string, n
 			r.calls.rollbacks.WithLabelValues(name).Inc()
 		}
 	}
+	r.transition(name, state)
 	r.log.Info("rollout ended", "model", name, "state", state, "stable", st.Stable, "canary", st.Canary, "reason", reason)
 	r.publishRolloutMetrics(name, &st)
 	r.save(name)
 	if state == RolloutPromoted {
 		r.syncModel(ctx, name, nil) // the old stable is no longer pinned: the version policy decides
+	}
+}
+
+// transition counts a rollout transition; the log line is the caller's.
+func (r *Registry) transition(name, to string) {
+	if r.calls != nil {
+		r.calls.transition.WithLabelValues(name, to).Inc()
 	}
 }
 
@@ -164,11 +175,24 @@ func (r *Registry) publishRolloutMetrics(name string, st *RolloutStatus) {
 }
 
 // StartRollout begins a rollout of canary (0: the highest serving version
-// that is not stable) with spec (nil: the model's default).
-func (r *Registry) StartRollout(ctx context.Context, name string, spec *RolloutSpec, canary int64) (RolloutStatus, error) {
+// that is not stable). spec, YAML or JSON, is laid over the model's default
+// rollout; nil means the default.
+func (r *Registry) StartRollout(ctx context.Context, name string, spec []byte, canary int64) (RolloutStatus, error) {
 	r.ops.Lock()
 	defer r.ops.Unlock()
-	return r.startRollout(ctx, name, spec, canary, time.Now())
+	m := r.model(name)
+	if m == nil {
+		return RolloutStatus{}, tensor.Errorf(tensor.NotFound, "model %q not found", name)
+	}
+	r.mu.RLock()
+	s := m.spec
+	r.mu.RUnlock()
+	if spec != nil {
+		if err := yaml.UnmarshalStrict(spec, &s); err != nil {
+			return RolloutStatus{}, tensor.Errorf(tensor.InvalidArgument, "model %q: rollout spec: %v", name, err)
+		}
+	}
+	return r.startRollout(ctx, name, &s, canary, time.Now())
 }
 
 func (r *Registry) startRollout(ctx context.Context, name string, spec *RolloutSpec, canary int64, now time.Time) (RolloutStatus, error) {
@@ -215,6 +239,7 @@ func (r *Registry) startRollout(ctx context.Context, name string, spec *RolloutS
 	}
 	st := RolloutStatus{Model: name, State: RolloutProgressing, Stable: stable, Canary: canary, Weight: spec.Steps[0], Spec: *spec, StepStarted: now, Updated: now}
 	r.resume(name, st)
+	r.transition(name, "started")
 	r.log.Info("rollout started", "model", name, "stable", stable, "canary", canary, "weight", st.Weight)
 	r.publishRolloutMetrics(name, &st)
 	r.save(name)
@@ -243,6 +268,11 @@ func labels(vs []*Version) []string {
 
 // RolloutAction is promote, pause, resume or abort, by hand.
 func (r *Registry) RolloutAction(ctx context.Context, name, action string) (RolloutStatus, error) {
+	switch action {
+	case "promote", "abort", "pause", "resume":
+	default:
+		return RolloutStatus{}, tensor.Errorf(tensor.NotFound, "rollout action %q: expected promote, pause, resume or abort", action)
+	}
 	r.ops.Lock()
 	defer r.ops.Unlock()
 	m := r.model(name)
@@ -270,10 +300,10 @@ func (r *Registry) RolloutAction(ctx context.Context, name, action string) (Roll
 		ro.status.State, ro.status.StepStarted, ro.status.Updated = RolloutProgressing, now, now
 		r.mu.Unlock()
 		ro.resetWindows()
-	default:
-		return RolloutStatus{}, tensor.Errorf(tensor.NotFound, "rollout action %q: expected promote, pause, resume or abort", action)
 	}
 	if action == "pause" || action == "resume" {
+		r.transition(name, action+"d")
+		r.log.Info("rollout "+action+"d", "model", name)
 		r.publishRolloutMetrics(name, &ro.status)
 		r.save(name)
 	}

@@ -16,7 +16,7 @@ import (
 
 // repo lays out a model repository: model name -> version -> model file,
 // plus optional config.yaml contents.
-func repo(t *testing.T, models map[string]map[string]string, configs map[string]string) string {
+func repo(t testing.TB, models map[string]map[string]string, configs map[string]string) string {
 	t.Helper()
 	dir := t.TempDir()
 	for name, versions := range models {

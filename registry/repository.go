@@ -222,24 +222,26 @@ func (r *Registry) Load(ctx context.Context, name string, config []byte, canary 
 }
 
 // loadAsCanary pins what serves now as stable, loads, and starts the
-// default rollout for the highest new version; under r.ops.
+// default rollout for the highest version above stable (one that polling
+// may already have loaded without giving it traffic); under r.ops.
 func (r *Registry) loadAsCanary(ctx context.Context, name string, src *configSource) error {
 	before := r.servingOf(name)
 	r.mu.RLock()
-	var t Traffic
+	var stable int64
 	if m := r.models[name]; m != nil {
-		t = m.traffic
+		stable = m.traffic.Stable
 	}
 	r.mu.RUnlock()
-	if t.Stable == 0 && len(before) > 0 {
-		r.setTraffic(name, Traffic{Stable: before[len(before)-1].version})
+	if stable == 0 && len(before) > 0 {
+		stable = before[len(before)-1].version
+		r.setTraffic(name, Traffic{Stable: stable})
 	}
 	if err := r.syncModel(ctx, name, src); err != nil {
 		return err
 	}
 	vs := r.servingOf(name)
-	if len(vs) == 0 || findVersion(before, vs[len(vs)-1].version) != nil {
-		return tensor.Errorf(tensor.InvalidArgument, "model %q: rollout: canary, but no new version was loaded (serving %v)", name, labels(vs))
+	if len(vs) == 0 || vs[len(vs)-1].version <= stable {
+		return tensor.Errorf(tensor.InvalidArgument, "model %q: rollout: canary, but no version above the stable %d is ready (serving %v)", name, stable, labels(vs))
 	}
 	_, err := r.startRollout(ctx, name, nil, vs[len(vs)-1].version, time.Now())
 	return err

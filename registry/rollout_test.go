@@ -2,6 +2,7 @@ package registry_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"strings"
@@ -15,7 +16,7 @@ import (
 
 // studentRepo lays out student-success version 1 (stable) and the given
 // fixture as version 2, both served.
-func studentRepo(t *testing.T, v2 string, extra string) string {
+func studentRepo(t testing.TB, v2 string, extra string) string {
 	ortest.Init(t)
 	v1 := ortest.Path(t, "models/student-success/1/model.onnx")
 	src := ortest.Path(t, "models/student-success/2/model.onnx")
@@ -95,11 +96,11 @@ func TestManualPromoteAndAbort(t *testing.T) {
 	ctx := context.Background()
 	spec := registry.DefaultRolloutSpec()
 	spec.Steps = []float64{50, 100}
-	st, err := r.StartRollout(ctx, "student", &spec, 2)
+	st, err := r.StartRollout(ctx, "student", specJSON(&spec), 2)
 	if err != nil || st.State != registry.RolloutProgressing || st.Weight != 50 || st.Stable != 1 {
 		t.Fatalf("start: %+v %v", st, err)
 	}
-	if _, err := r.StartRollout(ctx, "student", &spec, 2); err == nil {
+	if _, err := r.StartRollout(ctx, "student", specJSON(&spec), 2); err == nil {
 		t.Error("a second rollout started over the first")
 	}
 	if st, err = r.RolloutAction(ctx, "student", "promote"); err != nil || st.State != registry.RolloutPromoted {
@@ -109,7 +110,7 @@ func TestManualPromoteAndAbort(t *testing.T) {
 		t.Errorf("after promotion unversioned calls go to %s", resp.ModelVersion)
 	}
 	// Roll version 1 out again, then abort.
-	if _, err := r.StartRollout(ctx, "student", &spec, 1); err != nil {
+	if _, err := r.StartRollout(ctx, "student", specJSON(&spec), 1); err != nil {
 		t.Fatal(err)
 	}
 	if st, err = r.RolloutAction(ctx, "student", "abort"); err != nil || st.State != registry.RolloutAborted || st.Weight != 0 || !strings.Contains(st.Reason, "by hand") {
@@ -142,7 +143,7 @@ func rolloutSpec(mod func(*registry.RolloutSpec)) *registry.RolloutSpec {
 func TestAnalysisRollsBackAFailingCanary(t *testing.T) {
 	r := load(t, studentRepo(t, "student-broken", ""))
 	ctx := context.Background()
-	if _, err := r.StartRollout(ctx, "student", rolloutSpec(func(*registry.RolloutSpec) {}), 2); err != nil {
+	if _, err := r.StartRollout(ctx, "student", specJSON(rolloutSpec(func(*registry.RolloutSpec) {})), 2); err != nil {
 		t.Fatal(err)
 	}
 	drive(r, 100)
@@ -160,7 +161,7 @@ func TestAnalysisRollsBackAFailingCanary(t *testing.T) {
 func TestAnalysisRollsBackASlowCanary(t *testing.T) {
 	r := load(t, studentRepo(t, "student-slow", ""))
 	ctx := context.Background()
-	if _, err := r.StartRollout(ctx, "student", rolloutSpec(func(s *registry.RolloutSpec) { s.MaxLatencyRatio = 2 }), 2); err != nil {
+	if _, err := r.StartRollout(ctx, "student", specJSON(rolloutSpec(func(s *registry.RolloutSpec) { s.MaxLatencyRatio = 2 })), 2); err != nil {
 		t.Fatal(err)
 	}
 	drive(r, 100)
@@ -176,7 +177,7 @@ func TestAnalysisRollsBackASlowCanary(t *testing.T) {
 func TestBreakerTripSendsEverythingToStable(t *testing.T) {
 	r := load(t, studentRepo(t, "student-broken", ""))
 	ctx := context.Background()
-	if _, err := r.StartRollout(ctx, "student", rolloutSpec(func(s *registry.RolloutSpec) { s.BreakerFailures = 3 }), 2); err != nil {
+	if _, err := r.StartRollout(ctx, "student", specJSON(rolloutSpec(func(s *registry.RolloutSpec) { s.BreakerFailures = 3 })), 2); err != nil {
 		t.Fatal(err)
 	}
 	failed := drive(r, 200)
@@ -197,7 +198,7 @@ func TestShadowResultsNeverReachTheCaller(t *testing.T) {
 	r := load(t, studentRepo(t, "student-broken", ""))
 	ctx := context.Background()
 	spec := rolloutSpec(func(s *registry.RolloutSpec) { s.Steps, s.ShadowFraction = []float64{1, 100}, 1 })
-	if _, err := r.StartRollout(ctx, "student", spec, 2); err != nil {
+	if _, err := r.StartRollout(ctx, "student", specJSON(spec), 2); err != nil {
 		t.Fatal(err)
 	}
 	// Keys whose bucket is past 1 % stay on stable; every such call is
@@ -227,8 +228,8 @@ func TestRolloutResumesAfterRestart(t *testing.T) {
 	dir := studentRepo(t, "", "")
 	ctx := context.Background()
 	r := load(t, dir)
-	spec := rolloutSpec(func(s *registry.RolloutSpec) { s.Steps, s.MinStepCalls = []float64{10, 50, 100}, 5 })
-	if _, err := r.StartRollout(ctx, "student", spec, 2); err != nil {
+	spec := rolloutSpec(func(s *registry.RolloutSpec) { s.Steps, s.MinStepCalls, s.MaxLatencyRatio = []float64{10, 50, 100}, 5, 100 })
+	if _, err := r.StartRollout(ctx, "student", specJSON(spec), 2); err != nil {
 		t.Fatal(err)
 	}
 	drive(r, 200)
@@ -244,4 +245,12 @@ func TestRolloutResumesAfterRestart(t *testing.T) {
 	if st.State != registry.RolloutProgressing || st.Step != 1 || st.Weight != 50 || tr.Canary != 2 || tr.Weight != 50 {
 		t.Fatalf("after restart: %+v traffic %+v", st, tr)
 	}
+}
+
+func specJSON(s *registry.RolloutSpec) []byte {
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }

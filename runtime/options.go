@@ -89,6 +89,9 @@ func newSessionOptions(c SessionConfig) (*ort.SessionOptions, error) {
 		func() error { return o.SetGraphOptimizationLevel(optLevels[c.GraphOptimization]) },
 		func() error { return o.AddSessionConfigEntry("session.intra_op.allow_spinning", spin) },
 		func() error { return o.AddSessionConfigEntry("session.inter_op.allow_spinning", spin) },
+		// A failing run comes back as an error with ORT's message; logging
+		// it again from inside ORT only fills the log.
+		func() error { return o.SetLogSeverityLevel(ort.LoggingLevelFatal) },
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {

@@ -69,8 +69,8 @@ func (s *Server) adminRollout(ctx *fasthttp.RequestCtx, r route) {
 		return
 	}
 	var req struct {
-		Canary int64                 `json:"canary"`
-		Spec   *registry.RolloutSpec `json:"spec"`
+		Canary int64           `json:"canary"`
+		Spec   json.RawMessage `json:"spec"` // laid over the model's default rollout
 	}
 	if err := decodeBody(ctx, &req); err != nil {
 		writeError(ctx, err)

@@ -21,7 +21,7 @@ func TestStatisticsAndMetrics(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	for _, path := range []string{"/v2/models/stats", "/v2/models/student-success/stats", "/v2/models/student-success/versions/2/stats"} {
+	for _, path := range []string{"/v2/models/stats", "/v2/models/student-success/stats", "/v2/models/student-success/versions/1/stats"} {
 		status, _, body := s.do(t, "GET", path, nil, nil)
 		var st struct {
 			ModelStats []struct {
@@ -41,10 +41,10 @@ func TestStatisticsAndMetrics(t *testing.T) {
 		if status != 200 || json.Unmarshal(body, &st) != nil {
 			t.Fatalf("%s: %d %s", path, status, body)
 		}
-		var v2 *struct{ count, exec, success int64 }
+		var v1 *struct{ count, exec, success int64 }
 		for _, m := range st.ModelStats {
-			if m.Version == "2" {
-				v2 = &struct{ count, exec, success int64 }{m.InferenceCount, m.ExecutionCount, m.InferenceStats["success"].Count}
+			if m.Version == "1" {
+				v1 = &struct{ count, exec, success int64 }{m.InferenceCount, m.ExecutionCount, m.InferenceStats["success"].Count}
 				for _, k := range []string{"success", "fail", "queue", "compute_input", "compute_infer", "compute_output"} {
 					if _, ok := m.InferenceStats[k]; !ok {
 						t.Errorf("%s: inference_stats lacks %s", path, k)
@@ -55,17 +55,17 @@ func TestStatisticsAndMetrics(t *testing.T) {
 				}
 			}
 		}
-		if v2 == nil || v2.success != 16 || v2.count != 32 || v2.exec < 1 || v2.exec > 16 {
-			t.Errorf("%s: version 2 stats %+v, want 16 calls, 32 rows, 1..16 batches", path, v2)
+		if v1 == nil || v1.success != 16 || v1.count != 32 || v1.exec < 1 || v1.exec > 16 {
+			t.Errorf("%s: version 1 stats %+v, want 16 calls, 32 rows, 1..16 batches", path, v1)
 		}
 	}
 	_, _, metrics := s.do(t, "GET", "/metrics", nil, nil)
 	for _, want := range []string{
-		`nv_inference_request_success{model="student-success",version="2"} 16`,
-		`nv_inference_count{model="student-success",version="2"} 32`,
-		`nv_inference_queue_duration_us{model="student-success",version="2"}`,
-		`sluice_queue_depth{model="student-success",version="2"} 0`,
-		`sluice_batch_size_bucket{model="student-success",version="2",le="1"}`,
+		`nv_inference_request_success{model="student-success",version="1"} 16`,
+		`nv_inference_count{model="student-success",version="1"} 32`,
+		`nv_inference_queue_duration_us{model="student-success",version="1"}`,
+		`sluice_queue_depth{model="student-success",version="1"} 0`,
+		`sluice_batch_size_bucket{model="student-success",version="1",le="1"}`,
 		`sluice_requests_rejected_total`, `sluice_requests_expired_total`,
 	} {
 		if !strings.Contains(string(metrics), want) {

@@ -28,7 +28,7 @@ type Models interface {
 	Names() []string
 	Ready() bool
 	Rollout(name string) (registry.RolloutStatus, registry.Traffic, error)
-	StartRollout(ctx context.Context, name string, spec *registry.RolloutSpec, canary int64) (registry.RolloutStatus, error)
+	StartRollout(ctx context.Context, name string, spec []byte, canary int64) (registry.RolloutStatus, error)
 	RolloutAction(ctx context.Context, name, action string) (registry.RolloutStatus, error)
 	SetTraffic(ctx context.Context, name string, t registry.Traffic) error
 }

@@ -75,7 +75,7 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 || !strings.Contains(string(b), `"model_version":"2"`) || !strings.Contains(string(b), `"name":"label","datatype":"INT64","shape":[1,1],"data":[1]`) {
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"model_version":"1"`) || !strings.Contains(string(b), `"name":"label","datatype":"INT64","shape":[1,1],"data":[1]`) {
 		t.Errorf("infer: %d %s", resp.StatusCode, b)
 	}
 	http.DefaultClient.CloseIdleConnections()

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-serving/sluice/runtime/ortest"
+)
+
+// TestRolloutCLI runs `sluice rollout` against a served student-success:
+// start version 2 as a canary, watch the status, abort.
+func TestRolloutCLI(t *testing.T) {
+	ortest.Init(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	repo := t.TempDir()
+	if err := os.CopyFS(filepath.Join(repo, "student-success"), os.DirFS(ortest.Path(t, "models/student-success"))); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- serve(ctx, []string{"-server.addr", addr, "-repository.path", repo, "-log.level", "error", "-repository.rollout_interval", "20ms"}, nil, io.Discard)
+	}()
+	defer func() { cancel(); <-done }()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if resp, err := http.Get("http://" + addr + "/v2/health/ready"); err == nil && resp.StatusCode == 200 {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("server never became ready")
+		}
+	}
+	spec := filepath.Join(t.TempDir(), "spec.yaml")
+	os.WriteFile(spec, []byte("steps: [50, 100]\nmin_step_calls: 1000000\n"), 0o644)
+	url := "-url=http://" + addr
+	rollout := func(args ...string) string {
+		var out, errOut bytes.Buffer
+		if err := run(append([]string{"rollout"}, args...), nil, &out, &errOut); err != nil {
+			t.Fatalf("sluice rollout %v: %v\n%s", args, err, errOut.String())
+		}
+		return out.String()
+	}
+	out := rollout("start", url, "-canary", "2", "-spec", spec, "student-success")
+	if !strings.Contains(out, "rollout of version 2 over stable 1: PROGRESSING") || !strings.Contains(out, "canary weight 50%") {
+		t.Errorf("start printed:\n%s", out)
+	}
+	body := `{"inputs":[{"name":"features","shape":[1,8],"datatype":"FP32","data":[1,1,1,1,1,1,0,0]}]}`
+	for range 40 {
+		resp, err := http.Post("http://"+addr+"/v2/models/student-success/infer", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	time.Sleep(100 * time.Millisecond) // let the controller analyse once; the output is read, not timed
+	out = rollout("status", url, "student-success")
+	for _, want := range []string{"step 1 of 2", "CHECK", "canary error rate", "THRESHOLD", "traffic: version 1 (50%), version 2 (50%)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+	t.Logf("sluice rollout status:\n%s", out)
+	out = rollout("abort", url, "student-success")
+	if !strings.Contains(out, "ABORTED") || !strings.Contains(out, "aborted by hand") {
+		t.Errorf("abort printed:\n%s", out)
+	}
+	var errOut bytes.Buffer
+	if err := run([]string{"rollout", "promote", url, "student-success"}, nil, io.Discard, &errOut); err == nil || !strings.Contains(err.Error(), "no rollout in progress") {
+		t.Errorf("promote with no rollout: %v", err)
+	}
+}
