@@ -228,7 +228,9 @@ func TestRolloutResumesAfterRestart(t *testing.T) {
 	dir := studentRepo(t, "", "")
 	ctx := context.Background()
 	r := load(t, dir)
-	spec := rolloutSpec(func(s *registry.RolloutSpec) { s.Steps, s.MinStepCalls, s.MaxLatencyRatio = []float64{10, 50, 100}, 5, 100 })
+	spec := rolloutSpec(func(s *registry.RolloutSpec) {
+		s.Steps, s.MinStepCalls, s.MaxLatencyRatio = []float64{10, 50, 100}, 5, 100
+	})
 	if _, err := r.StartRollout(ctx, "student", specJSON(spec), 2); err != nil {
 		t.Fatal(err)
 	}

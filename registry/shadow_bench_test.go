@@ -15,7 +15,7 @@ import (
 // stable-routed calls at 8 concurrent callers, with shadowing off and with
 // every call copied to the canary.
 func BenchmarkShadowP99(b *testing.B) {
-	for _, frac := range []float64{0, 1} {
+	for _, frac := range []float64{0, 0.1, 1} {
 		b.Run(fmt.Sprintf("shadow=%v", frac), func(b *testing.B) {
 			dir := studentRepo(b, "", "")
 			r := load(b, dir)
