@@ -180,9 +180,9 @@ func (r *Registry) publishRolloutMetrics(name string, st *RolloutStatus) {
 func (r *Registry) StartRollout(ctx context.Context, name string, spec []byte, canary int64) (RolloutStatus, error) {
 	r.ops.Lock()
 	defer r.ops.Unlock()
-	m := r.model(name)
-	if m == nil {
-		return RolloutStatus{}, tensor.Errorf(tensor.NotFound, "model %q not found", name)
+	m, _, err := r.modelRollout(name)
+	if err != nil {
+		return RolloutStatus{}, err
 	}
 	r.mu.RLock()
 	s := m.spec
@@ -266,6 +266,17 @@ func labels(vs []*Version) []string {
 	return out
 }
 
+// modelRollout returns a model and its live rollout (nil when none).
+func (r *Registry) modelRollout(name string) (*Model, *rollout, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	m := r.models[name]
+	if m == nil {
+		return nil, nil, tensor.Errorf(tensor.NotFound, "model %q not found", name)
+	}
+	return m, m.rollout, nil
+}
+
 // RolloutAction is promote, pause, resume or abort, by hand.
 func (r *Registry) RolloutAction(ctx context.Context, name, action string) (RolloutStatus, error) {
 	switch action {
@@ -275,13 +286,10 @@ func (r *Registry) RolloutAction(ctx context.Context, name, action string) (Roll
 	}
 	r.ops.Lock()
 	defer r.ops.Unlock()
-	m := r.model(name)
-	if m == nil {
-		return RolloutStatus{}, tensor.Errorf(tensor.NotFound, "model %q not found", name)
+	_, ro, err := r.modelRollout(name)
+	if err != nil {
+		return RolloutStatus{}, err
 	}
-	r.mu.RLock()
-	ro := m.rollout
-	r.mu.RUnlock()
 	if ro == nil {
 		return RolloutStatus{}, tensor.Errorf(tensor.InvalidArgument, "model %q has no rollout in progress", name)
 	}
@@ -339,13 +347,10 @@ func (r *Registry) SetTraffic(ctx context.Context, name string, t Traffic) error
 	}
 	r.ops.Lock()
 	defer r.ops.Unlock()
-	m := r.model(name)
-	if m == nil {
-		return tensor.Errorf(tensor.NotFound, "model %q not found", name)
+	_, live, err := r.modelRollout(name)
+	if err != nil {
+		return err
 	}
-	r.mu.RLock()
-	live := m.rollout
-	r.mu.RUnlock()
 	if live != nil {
 		return tensor.Errorf(tensor.InvalidArgument, "model %q: a rollout is %s; abort or promote it before setting traffic by hand", name, live.status.State)
 	}

@@ -37,9 +37,10 @@ func TestCommands(t *testing.T) {
 	}
 }
 
-// TestServeEndToEnd runs `sluice serve` as the binary would, over the
-// repository's own student-success model, and infers once.
-func TestServeEndToEnd(t *testing.T) {
+// startServe runs `sluice serve` in-process over repo on a free loopback
+// port until the test ends, and returns the address once it is ready.
+func startServe(t *testing.T, repo string, args ...string) string {
+	t.Helper()
 	ortest.Init(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -47,36 +48,51 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	repo := t.TempDir()
-	src := ortest.Path(t, "models/student-success")
-	if err := os.CopyFS(filepath.Join(repo, "student-success"), os.DirFS(src)); err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() {
-		done <- serve(ctx, []string{"-server.addr", addr, "-repository.path", repo, "-log.level", "warn"}, os.Environ(), io.Discard)
-	}()
-	defer func() {
+	args = append([]string{"-server.addr", addr, "-repository.path", repo, "-log.level", "error"}, args...)
+	go func() { done <- serve(ctx, args, os.Environ(), io.Discard) }()
+	t.Cleanup(func() {
+		http.DefaultClient.CloseIdleConnections()
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("serve returned %v", err)
 		}
-	}()
-	body := `{"inputs":[{"name":"features","shape":[1,8],"datatype":"FP32","data":[1,1,1,1,1,1,0,0]}]}`
-	var resp *http.Response
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if resp, err = http.Post("http://"+addr+"/v2/models/student-success/infer", "application/json", strings.NewReader(body)); err == nil {
-			break
+	})
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if resp, err := http.Get("http://" + addr + "/v2/health/ready"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return addr
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("server never became ready")
 		}
 	}
+}
+
+// studentRepo copies the repository's student-success into a fresh folder.
+func studentRepo(t *testing.T) string {
+	repo := t.TempDir()
+	if err := os.CopyFS(filepath.Join(repo, "student-success"), os.DirFS(ortest.Path(t, "models/student-success"))); err != nil {
+		t.Fatal(err)
+	}
+	return repo
+}
+
+// TestServeEndToEnd runs `sluice serve` as the binary would, over the
+// repository's own student-success model, and infers once.
+func TestServeEndToEnd(t *testing.T) {
+	addr := startServe(t, studentRepo(t))
+	body := `{"inputs":[{"name":"features","shape":[1,8],"datatype":"FP32","data":[1,1,1,1,1,1,0,0]}]}`
+	resp, err := http.Post("http://"+addr+"/v2/models/student-success/infer", "application/json", strings.NewReader(body))
 	if err != nil {
-		t.Fatalf("server never answered: %v", err)
+		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || !strings.Contains(string(b), `"model_version":"1"`) || !strings.Contains(string(b), `"name":"label","datatype":"INT64","shape":[1,1],"data":[1]`) {
 		t.Errorf("infer: %d %s", resp.StatusCode, b)
 	}
-	http.DefaultClient.CloseIdleConnections()
 }

@@ -2,9 +2,7 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,32 +16,7 @@ import (
 // TestRolloutCLI runs `sluice rollout` against a served student-success:
 // start version 2 as a canary, watch the status, abort.
 func TestRolloutCLI(t *testing.T) {
-	ortest.Init(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	repo := t.TempDir()
-	if err := os.CopyFS(filepath.Join(repo, "student-success"), os.DirFS(ortest.Path(t, "models/student-success"))); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- serve(ctx, []string{"-server.addr", addr, "-repository.path", repo, "-log.level", "error", "-repository.rollout_interval", "20ms"}, nil, io.Discard)
-	}()
-	defer func() { cancel(); <-done }()
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if resp, err := http.Get("http://" + addr + "/v2/health/ready"); err == nil && resp.StatusCode == 200 {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("server never became ready")
-		}
-	}
+	addr := startServe(t, studentRepo(t), "-repository.rollout_interval", "20ms")
 	spec := filepath.Join(t.TempDir(), "spec.yaml")
 	os.WriteFile(spec, []byte("steps: [50, 100]\nmin_step_calls: 1000000\n"), 0o644)
 	url := "-url=http://" + addr
@@ -78,8 +51,7 @@ func TestRolloutCLI(t *testing.T) {
 	if !strings.Contains(out, "ABORTED") || !strings.Contains(out, "aborted by hand") {
 		t.Errorf("abort printed:\n%s", out)
 	}
-	var errOut bytes.Buffer
-	if err := run([]string{"rollout", "promote", url, "student-success"}, nil, io.Discard, &errOut); err == nil || !strings.Contains(err.Error(), "no rollout in progress") {
+	if err := run([]string{"rollout", "promote", url, "student-success"}, nil, io.Discard, io.Discard); err == nil || !strings.Contains(err.Error(), "no rollout in progress") {
 		t.Errorf("promote with no rollout: %v", err)
 	}
 }
