@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/sluice-serving/sluice/runtime/ortest"
 )
 
 // TestRolloutCLI runs `sluice rollout` against a served student-success:
