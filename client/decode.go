@@ -64,6 +64,48 @@ func decodeResponse(resp *fasthttp.Response) (*Response, error) {
 	return out, nil
 }
 
+// ParseInputs reads the "inputs" of a v2 request body (JSON) into tensors,
+// for load tests that send recorded data.
+func ParseInputs(body []byte) ([]tensor.Tensor, error) {
+	var req struct {
+		Inputs []wireOutput `json:"inputs"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&req); err != nil {
+		return nil, fmt.Errorf("reading inputs: %w", err)
+	}
+	var out []tensor.Tensor
+	for _, in := range req.Inputs {
+		dt, err := tensor.ParseDataType(in.DataType)
+		if err != nil {
+			return nil, fmt.Errorf("input %q: %w", in.Name, err)
+		}
+		data, err := fromJSON(dt, flatten(in.Data))
+		if err != nil {
+			return nil, fmt.Errorf("input %q: %w", in.Name, err)
+		}
+		out = append(out, tensor.Tensor{Name: in.Name, DataType: dt, Shape: in.Shape, Data: data})
+	}
+	return out, nil
+}
+
+// flatten unnests row-major nested arrays.
+func flatten(data []json.RawMessage) []json.RawMessage {
+	var out []json.RawMessage
+	for _, e := range data {
+		if len(e) > 0 && e[0] == '[' {
+			var inner []json.RawMessage
+			if json.Unmarshal(e, &inner) == nil {
+				out = append(out, flatten(inner)...)
+				continue
+			}
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
 // fromJSON turns JSON elements into little-endian bytes of type dt.
 func fromJSON(dt tensor.DataType, data []json.RawMessage) ([]byte, error) {
 	le := binary.LittleEndian

@@ -1,0 +1,61 @@
+package bench
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/sluice-serving/sluice/client"
+	"github.com/sluice-serving/sluice/tensor"
+)
+
+// Load modes.
+const (
+	Open   = "open"   // a fixed arrival rate, whatever the server does
+	Closed = "closed" // a fixed number of callers, each waiting for its answer
+)
+
+// Config is one measurement.
+type Config struct {
+	Client  *client.Client
+	Model   string
+	Version string
+	Inputs  []tensor.Tensor
+	Options client.Options
+	// RoutingKeys > 0 cycles calls through that many Sluice-Routing-Keys.
+	RoutingKeys int
+
+	Mode        string
+	Rate        float64 // open: calls per second
+	Poisson     bool    // open: exponential gaps instead of constant ones
+	Concurrency int     // closed: callers; open: most calls in flight
+	Warmup      time.Duration
+	Window      time.Duration
+	MinWindows  int           // windows measured at least
+	MaxWindows  int           // the cap when windows never agree
+	Stable      float64       // windows agree when within this fraction of their mean
+	Timeout     time.Duration // per call
+	Label       string
+}
+
+// DefaultConfig measures an open loop at 100 calls/s.
+func DefaultConfig() Config {
+	return Config{Mode: Open, Rate: 100, Concurrency: 256, Warmup: 2 * time.Second, Window: 2 * time.Second,
+		MinWindows: 3, MaxWindows: 10, Stable: 0.10, Timeout: 30 * time.Second}
+}
+
+// Validate names the field that is wrong.
+func (c Config) Validate() error {
+	switch {
+	case c.Client == nil || c.Model == "":
+		return fmt.Errorf("bench: a client and a model are needed")
+	case c.Mode != Open && c.Mode != Closed:
+		return fmt.Errorf("mode: %q, expected open or closed", c.Mode)
+	case c.Mode == Open && c.Rate <= 0:
+		return fmt.Errorf("rate: %v, expected calls per second above 0", c.Rate)
+	case c.Concurrency < 1:
+		return fmt.Errorf("concurrency: %d, expected at least 1", c.Concurrency)
+	case c.Window <= 0 || c.MinWindows < 1 || c.MaxWindows < c.MinWindows:
+		return fmt.Errorf("window %v, min %d, max %d: expected a positive window and 1 <= min <= max", c.Window, c.MinWindows, c.MaxWindows)
+	}
+	return nil
+}

@@ -1,0 +1,64 @@
+package bench
+
+import (
+	"sync"
+	"time"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// maxLatency bounds what a histogram records (values above clamp to it).
+const maxLatency = int64(5 * time.Minute / time.Microsecond)
+
+func newHist() *hdr.Histogram { return hdr.New(1, maxLatency, 3) }
+
+// window is one measurement window: its calls by outcome and latency.
+type window struct {
+	mu       sync.Mutex // guards the fields below
+	hist     *hdr.Histogram
+	ok       int64
+	status   map[int]int64
+	failed   int64 // transport errors and timeouts
+	versions map[string]int64
+}
+
+func newWindow() *window {
+	return &window{hist: newHist(), status: map[int]int64{}, versions: map[string]int64{}}
+}
+
+func (w *window) record(lat time.Duration, status int, version string, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	us := min(max(lat.Microseconds(), 1), maxLatency)
+	_ = w.hist.RecordValue(us)
+	switch {
+	case err != nil:
+		w.failed++
+	case status == 200:
+		w.ok++
+		w.status[status]++
+		if version != "" {
+			w.versions[version]++
+		}
+	default:
+		w.status[status]++
+	}
+}
+
+func (w *window) snapshot() (ok, failed int64, p99 time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.ok, w.failed, time.Duration(w.hist.ValueAtQuantile(99)) * time.Microsecond
+}
+
+// Percentiles are latencies in microseconds.
+type Percentiles struct {
+	P50, P90, P95, P99, P999, Max, Mean float64
+}
+
+func percentiles(h *hdr.Histogram) Percentiles {
+	return Percentiles{
+		P50: float64(h.ValueAtQuantile(50)), P90: float64(h.ValueAtQuantile(90)), P95: float64(h.ValueAtQuantile(95)),
+		P99: float64(h.ValueAtQuantile(99)), P999: float64(h.ValueAtQuantile(99.9)), Max: float64(h.Max()), Mean: h.Mean(),
+	}
+}

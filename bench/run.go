@@ -1,0 +1,315 @@
+package bench
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/sluice-serving/sluice/client"
+)
+
+// Result is one measurement: what was asked and what came back.
+type Result struct {
+	Label       string           `json:"label"`
+	Mode        string           `json:"mode"`
+	Rate        float64          `json:"rate,omitempty"`
+	Concurrency int              `json:"concurrency"`
+	Duration    time.Duration    `json:"duration_ns"`
+	Calls       int64            `json:"calls"`
+	OK          int64            `json:"ok"`
+	Throughput  float64          `json:"throughput"` // successful calls per second
+	Status      map[int]int64    `json:"status"`
+	Failed      int64            `json:"transport_errors"`
+	Latency     Percentiles      `json:"latency_us"`
+	Versions    map[string]int64 `json:"versions,omitempty"`
+	Server      *ServerSplit     `json:"server,omitempty"`
+	CPU         CPU              `json:"harness_cpu"`
+	Windows     []WindowStat     `json:"windows"`
+	Stable      bool             `json:"stable"` // three windows in a row agreed
+	hist        *hdr.Histogram
+}
+
+// WindowStat is one window of the run, for the over-time plot.
+type WindowStat struct {
+	Start      time.Duration `json:"start_ns"`
+	Throughput float64       `json:"throughput"`
+	Errors     int64         `json:"errors"`
+	P99US      float64       `json:"p99_us"`
+}
+
+// ServerSplit is where the server says the time went, per call, from its
+// statistics endpoint (Sluice's or Triton's).
+type ServerSplit struct {
+	Calls     int64   `json:"calls"`
+	QueueUS   float64 `json:"queue_us"`
+	InputUS   float64 `json:"compute_input_us"`
+	InferUS   float64 `json:"compute_infer_us"`
+	OutputUS  float64 `json:"compute_output_us"`
+	Batches   int64   `json:"batches"`
+	MeanBatch float64 `json:"mean_batch_rows"`
+}
+
+// CPU is the harness's own CPU use during the measurement.
+type CPU struct {
+	Seconds float64 `json:"seconds"`
+	Cores   float64 `json:"cores"` // seconds of CPU per second of wall time
+}
+
+// Progress is what a live progress line shows.
+type Progress struct {
+	Elapsed    time.Duration
+	Window     int
+	Throughput float64
+	P99        time.Duration
+	Errors     int64
+}
+
+// Run measures one configuration: warm-up, then windows until three agree
+// within cfg.Stable or cfg.MaxWindows pass. progress, when not nil, is
+// called after each window.
+func Run(ctx context.Context, cfg Config, progress func(Progress)) (*Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	r := newRunner(cfg)
+	before, _ := cfg.Client.Stats(ctx, cfg.Model)
+	cpu0 := cpuTime()
+	res := r.run(ctx, progress)
+	res.CPU.Seconds = (cpuTime() - cpu0).Seconds()
+	res.CPU.Cores = res.CPU.Seconds / (cfg.Warmup + res.Duration).Seconds()
+	if after, err := cfg.Client.Stats(ctx, cfg.Model); err == nil {
+		res.Server = split(before, after, cfg.Version)
+	}
+	return res, ctx.Err()
+}
+
+type runner struct {
+	cfg     Config
+	start   time.Time // of the warm-up
+	measure time.Time // of the first window
+	windows []*window
+	stop    atomic.Bool
+	n       atomic.Int64 // calls begun
+	pmu     sync.Mutex   // guards rng and nextAt, the Poisson schedule
+	rng     *rand.Rand
+	nextAt  time.Duration
+}
+
+func newRunner(cfg Config) *runner {
+	r := &runner{cfg: cfg, rng: rand.New(rand.NewPCG(1, 2))}
+	for range cfg.MaxWindows {
+		r.windows = append(r.windows, newWindow())
+	}
+	return r
+}
+
+// intended is the time call i should be sent in an open loop.
+func (r *runner) intended(i int64) time.Time {
+	if !r.cfg.Poisson {
+		return r.start.Add(time.Duration(float64(i) / r.cfg.Rate * float64(time.Second)))
+	}
+	r.pmu.Lock()
+	defer r.pmu.Unlock()
+	at := r.nextAt
+	r.nextAt += time.Duration(r.rng.ExpFloat64() / r.cfg.Rate * float64(time.Second))
+	return r.start.Add(at)
+}
+
+func (r *runner) run(ctx context.Context, progress func(Progress)) *Result {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r.start = time.Now()
+	r.measure = r.start.Add(r.cfg.Warmup)
+	prepared := r.prepare()
+	var wg sync.WaitGroup
+	for w := range r.cfg.Concurrency {
+		wg.Go(func() { r.worker(ctx, prepared[w%len(prepared)]) })
+	}
+	measured := r.watch(ctx, progress)
+	r.stop.Store(true)
+	cancel()
+	wg.Wait()
+	return r.result(measured)
+}
+
+// prepare encodes the call once per routing key (or once).
+func (r *runner) prepare() []*client.Prepared {
+	n := max(r.cfg.RoutingKeys, 1)
+	out := make([]*client.Prepared, 0, n)
+	for k := range n {
+		opt := r.cfg.Options
+		if r.cfg.RoutingKeys > 0 {
+			opt.RoutingKey = "bench-" + strconv.Itoa(k)
+		}
+		p, err := r.cfg.Client.Prepare(r.cfg.Model, r.cfg.Version, r.cfg.Inputs, opt)
+		if err != nil {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func (r *runner) worker(ctx context.Context, p *client.Prepared) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for !r.stop.Load() {
+		i := r.n.Add(1) - 1
+		sent := time.Now()
+		if r.cfg.Mode == Open {
+			sent = r.intended(i)
+			if d := time.Until(sent); d > 0 {
+				timer.Reset(d)
+				select {
+				case <-timer.C:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+		cctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+		res, err := r.cfg.Client.Send(cctx, p, nil)
+		cancel()
+		done := time.Now()
+		if r.stop.Load() {
+			return // the measurement ended while this call was out
+		}
+		// Latency runs from the intended send time: a call held back by a
+		// stalled server counts its wait.
+		if w := r.windowAt(done); w != nil {
+			w.record(done.Sub(sent), res.Status, res.Version, err)
+		}
+	}
+}
+
+func (r *runner) windowAt(t time.Time) *window {
+	if t.Before(r.measure) {
+		return nil
+	}
+	i := int(t.Sub(r.measure) / r.cfg.Window)
+	if i >= len(r.windows) {
+		return nil
+	}
+	return r.windows[i]
+}
+
+// watch waits out the warm-up and the windows, and returns how many were
+// measured.
+func (r *runner) watch(ctx context.Context, progress func(Progress)) int {
+	for k := 1; k <= r.cfg.MaxWindows; k++ {
+		end := r.measure.Add(time.Duration(k) * r.cfg.Window)
+		select {
+		case <-ctx.Done():
+			return k - 1
+		case <-time.After(time.Until(end)):
+		}
+		ok, failed, p99 := r.windows[k-1].snapshot()
+		if progress != nil {
+			progress(Progress{Elapsed: time.Since(r.start), Window: k, Throughput: float64(ok) / r.cfg.Window.Seconds(), P99: p99, Errors: failed})
+		}
+		if k >= r.cfg.MinWindows && r.agree(k) {
+			return k
+		}
+	}
+	return r.cfg.MaxWindows
+}
+
+// agree reports whether the last three windows' throughputs are within
+// cfg.Stable of their mean.
+func (r *runner) agree(k int) bool {
+	if k < 3 {
+		return false
+	}
+	var t [3]float64
+	for j := range 3 {
+		ok, _, _ := r.windows[k-3+j].snapshot()
+		t[j] = float64(ok)
+	}
+	mean := (t[0] + t[1] + t[2]) / 3
+	for _, v := range t {
+		if mean == 0 || math.Abs(v-mean) > r.cfg.Stable*mean {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *runner) result(k int) *Result {
+	res := &Result{Label: r.cfg.Label, Mode: r.cfg.Mode, Concurrency: r.cfg.Concurrency, Status: map[int]int64{},
+		Versions: map[string]int64{}, hist: newHist(), Duration: time.Duration(k) * r.cfg.Window}
+	if r.cfg.Mode == Open {
+		res.Rate = r.cfg.Rate
+	}
+	for i, w := range r.windows[:k] {
+		w.mu.Lock()
+		res.hist.Merge(w.hist)
+		res.OK += w.ok
+		res.Failed += w.failed
+		for s, n := range w.status {
+			res.Status[s] += n
+		}
+		for v, n := range w.versions {
+			res.Versions[v] += n
+		}
+		res.Windows = append(res.Windows, WindowStat{Start: time.Duration(i) * r.cfg.Window, Throughput: float64(w.ok) / r.cfg.Window.Seconds(),
+			Errors: w.hist.TotalCount() - w.ok, P99US: float64(w.hist.ValueAtQuantile(99))})
+		w.mu.Unlock()
+	}
+	res.Calls = res.hist.TotalCount()
+	if res.Duration > 0 {
+		res.Throughput = float64(res.OK) / res.Duration.Seconds()
+	}
+	res.Latency = percentiles(res.hist)
+	res.Stable = k < r.cfg.MaxWindows || r.agree(k)
+	return res
+}
+
+// split turns two statistics readings into per-call server times.
+func split(before, after []client.ModelStats, version string) *ServerSplit {
+	var s ServerSplit
+	var q, in, inf, out, rows int64
+	for _, a := range after {
+		if version != "" && a.Version != version {
+			continue
+		}
+		b := findStats(before, a.Version)
+		s.Calls += a.InferenceStats.Success.Count - b.InferenceStats.Success.Count
+		q += a.InferenceStats.Queue.NS - b.InferenceStats.Queue.NS
+		in += a.InferenceStats.ComputeInput.NS - b.InferenceStats.ComputeInput.NS
+		inf += a.InferenceStats.ComputeInfer.NS - b.InferenceStats.ComputeInfer.NS
+		out += a.InferenceStats.ComputeOutput.NS - b.InferenceStats.ComputeOutput.NS
+		s.Batches += a.ExecutionCount - b.ExecutionCount
+		rows += a.InferenceCount - b.InferenceCount
+	}
+	if s.Calls == 0 {
+		return nil
+	}
+	c := float64(s.Calls) * 1000
+	s.QueueUS, s.InputUS, s.InferUS, s.OutputUS = float64(q)/c, float64(in)/c, float64(inf)/c, float64(out)/c
+	if s.Batches > 0 {
+		s.MeanBatch = float64(rows) / float64(s.Batches)
+	}
+	return &s
+}
+
+func findStats(list []client.ModelStats, version string) client.ModelStats {
+	for _, s := range list {
+		if s.Version == version {
+			return s
+		}
+	}
+	return client.ModelStats{}
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
