@@ -53,7 +53,13 @@ func (w *window) snapshot() (ok, failed int64, p99 time.Duration) {
 
 // Percentiles are latencies in microseconds.
 type Percentiles struct {
-	P50, P90, P95, P99, P999, Max, Mean float64
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P95  float64 `json:"p95"`
+	P99  float64 `json:"p99"`
+	P999 float64 `json:"p999"`
+	Max  float64 `json:"max"`
+	Mean float64 `json:"mean"`
 }
 
 func percentiles(h *hdr.Histogram) Percentiles {
