@@ -37,8 +37,11 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-bench: ort models
-	$(GO) test -run '^$$' -bench . -benchmem ./server/ ./runtime/
+# The side-by-side benchmark (under 5 minutes): raw ORT, Sluice with
+# batching on and off, the front door's ceiling, wrk against the harness;
+# it rewrites its section of docs/benchmarks.md.
+bench: ort models build
+	./bin/sluice bench suite -out docs/benchmarks.md
 
 clean:
 	rm -rf bin

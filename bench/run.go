@@ -94,7 +94,12 @@ type runner struct {
 	cfg     Config
 	start   time.Time // of the warm-up
 	measure time.Time // of the first window
-	windows []*window
+	// Each worker records into its own windows, merged at the end, so the
+	// hot loop shares no lock; ok counts the successes of each window for
+	// the live stability check.
+	mu      sync.Mutex  // guards windows
+	windows [][]*window // per worker, per window
+	ok      []atomic.Int64
 	stop    atomic.Bool
 	n       atomic.Int64 // calls begun
 	pmu     sync.Mutex   // guards rng and nextAt, the Poisson schedule
@@ -103,11 +108,7 @@ type runner struct {
 }
 
 func newRunner(cfg Config) *runner {
-	r := &runner{cfg: cfg, rng: rand.New(rand.NewPCG(1, 2))}
-	for range cfg.MaxWindows {
-		r.windows = append(r.windows, newWindow())
-	}
-	return r
+	return &runner{cfg: cfg, rng: rand.New(rand.NewPCG(1, 2)), ok: make([]atomic.Int64, cfg.MaxWindows)}
 }
 
 // intended is the time call i should be sent in an open loop.
@@ -160,6 +161,14 @@ func (r *runner) prepare() []*client.Prepared {
 func (r *runner) worker(ctx context.Context, p *client.Prepared) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	caller := r.cfg.Client.NewCaller(p)
+	mine := make([]*window, r.cfg.MaxWindows)
+	for i := range mine {
+		mine[i] = newWindow()
+	}
+	r.mu.Lock()
+	r.windows = append(r.windows, mine)
+	r.mu.Unlock()
 	for !r.stop.Load() {
 		i := r.n.Add(1) - 1
 		sent := time.Now()
@@ -174,30 +183,54 @@ func (r *runner) worker(ctx context.Context, p *client.Prepared) {
 				}
 			}
 		}
-		cctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
-		res, err := r.cfg.Client.Send(cctx, p, nil)
-		cancel()
+		res, err := caller.Call(time.Now().Add(r.cfg.Timeout))
 		done := time.Now()
 		if r.stop.Load() {
 			return // the measurement ended while this call was out
 		}
 		// Latency runs from the intended send time: a call held back by a
 		// stalled server counts its wait.
-		if w := r.windowAt(done); w != nil {
-			w.record(done.Sub(sent), res.Status, res.Version, err)
+		if i := r.windowAt(done); i >= 0 {
+			mine[i].record(done.Sub(sent), res.Status, res.Version, err)
+			if err == nil && res.Status == 200 {
+				r.ok[i].Add(1)
+			}
 		}
 	}
 }
 
-func (r *runner) windowAt(t time.Time) *window {
+// windowAt is the index of the window t falls in, or -1.
+func (r *runner) windowAt(t time.Time) int {
 	if t.Before(r.measure) {
-		return nil
+		return -1
 	}
 	i := int(t.Sub(r.measure) / r.cfg.Window)
-	if i >= len(r.windows) {
-		return nil
+	if i >= r.cfg.MaxWindows {
+		return -1
 	}
-	return r.windows[i]
+	return i
+}
+
+// merged is window i over every worker.
+func (r *runner) merged(i int) *window {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := newWindow()
+	for _, ws := range r.windows {
+		w := ws[i]
+		w.mu.Lock()
+		m.hist.Merge(w.hist)
+		m.ok += w.ok
+		m.failed += w.failed
+		for s, n := range w.status {
+			m.status[s] += n
+		}
+		for v, n := range w.versions {
+			m.versions[v] += n
+		}
+		w.mu.Unlock()
+	}
+	return m
 }
 
 // watch waits out the warm-up and the windows, and returns how many were
@@ -210,8 +243,8 @@ func (r *runner) watch(ctx context.Context, progress func(Progress)) int {
 			return k - 1
 		case <-time.After(time.Until(end)):
 		}
-		ok, failed, p99 := r.windows[k-1].snapshot()
 		if progress != nil {
+			ok, failed, p99 := r.merged(k - 1).snapshot()
 			progress(Progress{Elapsed: time.Since(r.start), Window: k, Throughput: float64(ok) / r.cfg.Window.Seconds(), P99: p99, Errors: failed})
 		}
 		if k >= r.cfg.MinWindows && r.agree(k) {
@@ -229,8 +262,7 @@ func (r *runner) agree(k int) bool {
 	}
 	var t [3]float64
 	for j := range 3 {
-		ok, _, _ := r.windows[k-3+j].snapshot()
-		t[j] = float64(ok)
+		t[j] = float64(r.ok[k-3+j].Load())
 	}
 	mean := (t[0] + t[1] + t[2]) / 3
 	for _, v := range t {
@@ -247,8 +279,8 @@ func (r *runner) result(k int) *Result {
 	if r.cfg.Mode == Open {
 		res.Rate = r.cfg.Rate
 	}
-	for i, w := range r.windows[:k] {
-		w.mu.Lock()
+	for i := range k {
+		w := r.merged(i)
 		res.hist.Merge(w.hist)
 		res.OK += w.ok
 		res.Failed += w.failed
@@ -260,7 +292,6 @@ func (r *runner) result(k int) *Result {
 		}
 		res.Windows = append(res.Windows, WindowStat{Start: time.Duration(i) * r.cfg.Window, Throughput: float64(w.ok) / r.cfg.Window.Seconds(),
 			Errors: w.hist.TotalCount() - w.ok, P99US: float64(w.hist.ValueAtQuantile(99))})
-		w.mu.Unlock()
 	}
 	res.Calls = res.hist.TotalCount()
 	if res.Duration > 0 {

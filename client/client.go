@@ -161,6 +161,46 @@ func jsonData(t tensor.Tensor) ([]byte, error) {
 	return append(b, ']'), nil
 }
 
+// Caller sends one prepared request again and again on reused request and
+// response objects: the load harness's hot loop. Not safe for concurrent
+// use; make one per goroutine.
+type Caller struct {
+	c    *Client
+	req  *fasthttp.Request
+	resp *fasthttp.Response
+}
+
+// NewCaller prepares the HTTP request for p once.
+func (c *Client) NewCaller(p *Prepared) *Caller {
+	req := &fasthttp.Request{}
+	fill(req, p)
+	return &Caller{c: c, req: req, resp: &fasthttp.Response{}}
+}
+
+// Call sends the request, waiting until deadline at most.
+func (k *Caller) Call(deadline time.Time) (Result, error) {
+	if err := k.c.hc.DoDeadline(k.req, k.resp, deadline); err != nil {
+		return Result{}, err
+	}
+	return Result{Status: k.resp.StatusCode(), Version: string(k.resp.Header.Peek("Sluice-Model-Version"))}, nil
+}
+
+// fill writes a prepared request into an HTTP request.
+func fill(req *fasthttp.Request, p *Prepared) {
+	req.SetRequestURI(p.uri)
+	req.Header.SetMethod(fasthttp.MethodPost)
+	if p.headerLen >= 0 {
+		req.Header.Set("Inference-Header-Content-Length", strconv.Itoa(p.headerLen))
+		req.Header.SetContentType("application/octet-stream")
+	} else {
+		req.Header.SetContentType("application/json")
+	}
+	if p.key != "" {
+		req.Header.Set("Sluice-Routing-Key", p.key)
+	}
+	req.SetBodyRaw(p.body)
+}
+
 // Result is what Send reads of an answer: enough to count it.
 type Result struct {
 	Status  int
@@ -177,18 +217,7 @@ func (c *Client) Send(ctx context.Context, p *Prepared, resp *fasthttp.Response)
 		resp = fasthttp.AcquireResponse()
 		defer fasthttp.ReleaseResponse(resp)
 	}
-	req.SetRequestURI(p.uri)
-	req.Header.SetMethod(fasthttp.MethodPost)
-	if p.headerLen >= 0 {
-		req.Header.Set("Inference-Header-Content-Length", strconv.Itoa(p.headerLen))
-		req.Header.SetContentType("application/octet-stream")
-	} else {
-		req.Header.SetContentType("application/json")
-	}
-	if p.key != "" {
-		req.Header.Set("Sluice-Routing-Key", p.key)
-	}
-	req.SetBodyRaw(p.body)
+	fill(req, p)
 	var err error
 	if d, ok := ctx.Deadline(); ok {
 		err = c.hc.DoDeadline(req, resp, d)

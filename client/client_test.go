@@ -48,7 +48,10 @@ func serveFixture(t *testing.T, name string) string {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); server.New(server.DefaultConfig(), reg, prometheus.NewRegistry(), log).Serve(ctx, ln, time.Second) }()
+	go func() {
+		defer close(done)
+		server.New(server.DefaultConfig(), reg, prometheus.NewRegistry(), log).Serve(ctx, ln, time.Second)
+	}()
 	t.Cleanup(func() { cancel(); <-done; reg.Close(context.Background()) })
 	return "http://" + ln.Addr().String()
 }

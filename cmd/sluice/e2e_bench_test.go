@@ -47,7 +47,10 @@ func startSluice(b *testing.B, model, src, cfg string) string {
 	}
 	os.WriteFile(filepath.Join(vdir, "model.onnx"), onnx, 0o644)
 	os.WriteFile(filepath.Join(repo, model, "config.yaml"), []byte(cfg), 0o644)
-	addr := freeAddr(b)
+	addr, err := freeAddr()
+	if err != nil {
+		b.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -56,15 +59,6 @@ func startSluice(b *testing.B, model, src, cfg string) string {
 	b.Cleanup(func() { cancel(); <-done })
 	waitReady(b, "http://"+addr+"/v2/health/ready")
 	return "http://" + addr + "/v2/models/" + model + "/infer"
-}
-
-func freeAddr(b *testing.B) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func waitReady(b *testing.B, url string) {
