@@ -70,7 +70,7 @@ func (r *Registry) Infer(ctx context.Context, name, version, key string, req *te
 		}
 		r.observe(served, rt.ro, time.Since(start), err)
 		if err == nil && rt.ro != nil && !rt.canary {
-			r.maybeShadow(rt.ro, r.canaryOf(rt.ro), req, resp)
+			r.maybeShadow(rt.ro, served, r.canaryOf(rt.ro), req, resp)
 		}
 		return resp, err
 	}

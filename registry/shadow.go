@@ -26,10 +26,16 @@ type shadowJob struct {
 const shadowQueue = 64
 
 // maybeShadow copies a fraction of the stable version's successful calls to
-// the canary, after the primary answer exists.
-func (r *Registry) maybeShadow(ro *rollout, canary *Version, req *tensor.Request, resp *tensor.Response) {
+// the canary, after the primary answer exists. Copies are shed first: none
+// is made while primary calls wait in the stable version's queue, since a
+// copy would take CPU those calls need.
+func (r *Registry) maybeShadow(ro *rollout, primary, canary *Version, req *tensor.Request, resp *tensor.Response) {
 	f := ro.status.Spec.ShadowFraction
 	if f <= 0 || canary == nil || rand.Float64() >= f {
+		return
+	}
+	if primary.Stats().Queued() > 0 {
+		r.countShadow(canary.name, "dropped")
 		return
 	}
 	job := shadowJob{model: canary.name, candidate: canary, ro: ro, req: tensor.Request{Outputs: req.Outputs}, primary: cloneTensors(resp.Outputs)}
