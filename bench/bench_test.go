@@ -169,3 +169,29 @@ func TestReports(t *testing.T) {
 		t.Errorf("html has %d plots, want 3", n)
 	}
 }
+
+func TestSLOSearchAndSchedules(t *testing.T) {
+	s := startFixed(t)
+	cfg := testConfig(s.url)
+	cfg.Window, cfg.MinWindows, cfg.MaxWindows = 500*time.Millisecond, 1, 1
+	probes, err := SearchSLO(context.Background(), cfg, 50, 400, 50*time.Millisecond, 0.25, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if best := probes[0]; best.Rate < 300 || best.Latency.P99 > 50_000 {
+		t.Errorf("best rate %v (p99 %v): a fast server should meet the SLO near the top of the range", best.Rate, us(best.Latency.P99))
+	}
+	steps, err := Steps(context.Background(), cfg, Ramp(100, 300, 3), 200*time.Millisecond, nil)
+	if err != nil || len(steps) != 3 {
+		t.Fatalf("steps: %d results, %v", len(steps), err)
+	}
+	for i, want := range []float64{100, 200, 300} {
+		if steps[i].Rate != want || math.Abs(steps[i].Throughput-want)/want > 0.2 {
+			t.Errorf("step %d: asked %v, got rate %v throughput %.0f", i, want, steps[i].Rate, steps[i].Throughput)
+		}
+	}
+	// An SLO no rate can meet is an error, with the probes.
+	if _, err := SearchSLO(context.Background(), cfg, 50, 100, time.Nanosecond, 0.5, nil); err == nil {
+		t.Error("an impossible SLO was met")
+	}
+}
