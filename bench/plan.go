@@ -56,30 +56,44 @@ func Ramp(a, b float64, n int) []float64 {
 }
 
 // SearchSLO finds the highest open-loop rate in [lo, hi] whose p99 stays
-// within slo, by bisection to within tol of the rate; it returns every
-// probe, the best first.
+// within slo (with no errors and the rate actually reached), by bisection
+// to within tol of the rate; it returns every probe, the best first.
 func SearchSLO(ctx context.Context, cfg Config, lo, hi float64, slo time.Duration, tol float64, progress func(Progress)) ([]*Result, error) {
 	cfg.Mode = Open
-	var best *Result
 	var probes []*Result
-	for hi-lo > tol*hi {
-		mid := (lo + hi) / 2
+	var runErr error
+	best := bisect(lo, hi, tol, func(rate float64) (*Result, bool) {
 		c := cfg
-		c.Rate, c.Label = mid, fmt.Sprintf("probe %g/s", mid)
+		c.Rate, c.Label = rate, fmt.Sprintf("probe %g/s", rate)
 		res, err := Run(ctx, c, progress)
 		if err != nil {
-			return probes, err
+			runErr = err
+			return nil, false
 		}
 		probes = append(probes, res)
-		met := res.Latency.P99 <= float64(slo.Microseconds()) && res.Throughput >= 0.95*mid && res.Failed == 0
-		if met {
+		return res, res.Latency.P99 <= float64(slo.Microseconds()) && res.Throughput >= 0.95*rate && res.Failed == 0
+	})
+	switch {
+	case runErr != nil:
+		return probes, runErr
+	case best == nil:
+		return probes, fmt.Errorf("no rate from %g/s meets p99 <= %v", lo, slo)
+	}
+	return append([]*Result{best}, probes...), nil
+}
+
+// bisect narrows [lo, hi] around the highest rate probe accepts and
+// returns the best accepted probe's result.
+func bisect(lo, hi, tol float64, probe func(rate float64) (*Result, bool)) *Result {
+	var best *Result
+	for hi-lo > tol*hi {
+		mid := (lo + hi) / 2
+		res, ok := probe(mid)
+		if ok {
 			lo, best = mid, res
 		} else {
 			hi = mid
 		}
 	}
-	if best == nil {
-		return probes, fmt.Errorf("no rate from %g/s meets p99 <= %v", lo, slo)
-	}
-	return append([]*Result{best}, probes...), nil
+	return best
 }
