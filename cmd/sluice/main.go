@@ -35,6 +35,8 @@ usage:
   sluice serve [flags]   serve the models in the repository (see sluice serve -help)
   sluice bench [flags]   load-test a running server (see sluice bench -help)
   sluice bench suite     the side-by-side benchmark that make bench runs
+  sluice autoscale simulate -trace FILE
+                         replay a rate trace through the replica recommender
   sluice rollout ACTION MODEL
                          start|status|promote|pause|resume|abort a canary rollout
   sluice version         print the version
@@ -61,6 +63,8 @@ func run(args, environ []string, stdout, stderr io.Writer) error {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		return benchCmd(ctx, args[1:], stdout, stderr)
+	case "autoscale":
+		return autoscaleCmd(args[1:], stdout, stderr)
 	case "rollout":
 		return rolloutCmd(context.Background(), args[1:], environ, stdout, stderr)
 	case "version":
