@@ -28,6 +28,11 @@ type Config struct {
 	// ScaleToZeroGrace is how long a model must see no calls before zero
 	// replicas is recommended (with MinReplicas 0).
 	ScaleToZeroGrace time.Duration `koanf:"scale_to_zero_grace"`
+	// Replicas is how many replicas share the load now; this replica's
+	// load stands for each (set it from the Deployment for a fixed fleet).
+	Replicas int `koanf:"replicas"`
+	// Interval is how often the serving process samples and decides.
+	Interval time.Duration `koanf:"interval"`
 }
 
 // DefaultConfig is Knative's KPA defaults, with scale to zero allowed.
@@ -35,6 +40,7 @@ func DefaultConfig() Config {
 	return Config{
 		TargetUtilization: 0.7, StableWindow: 60 * time.Second, PanicWindow: 6 * time.Second, PanicThreshold: 2,
 		MaxScaleUpRate: 1000, MaxScaleDownRate: 2, MinReplicas: 0, MaxReplicas: 100, ScaleToZeroGrace: 30 * time.Second,
+		Replicas: 1, Interval: time.Second,
 	}
 }
 
@@ -55,6 +61,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("autoscale.min_replicas %d and max_replicas %d: expected 0 <= min <= max, max >= 1", c.MinReplicas, c.MaxReplicas)
 	case c.ScaleToZeroGrace < 0:
 		return fmt.Errorf("autoscale.scale_to_zero_grace: %v, expected 0 or more", c.ScaleToZeroGrace)
+	case c.Replicas < 1:
+		return fmt.Errorf("autoscale.replicas: %d, expected at least 1", c.Replicas)
+	case c.Interval <= 0:
+		return fmt.Errorf("autoscale.interval: %v, expected a positive duration", c.Interval)
 	}
 	return nil
 }

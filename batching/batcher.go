@@ -74,6 +74,7 @@ func signal(c chan struct{}) {
 // once. After an error other than a rejection the Item must not be reused.
 func (b *Batcher) Submit(ctx context.Context, it *Item, priority int, timeout time.Duration) error {
 	now := time.Now()
+	b.stats.Arrivals.Add(1)
 	if err := b.admit(it, priority, now); err != nil {
 		return err
 	}

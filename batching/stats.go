@@ -35,6 +35,8 @@ type Stats struct {
 	InferenceCount, ExecutionCount atomic.Int64 // rows inferred; batches run
 	LastInference                  atomic.Int64 // unix milliseconds
 	Rejected, Expired              atomic.Int64
+	Arrivals                       atomic.Int64 // calls submitted, admitted or not
+	Busy                           atomic.Int64 // nanoseconds instances spent running batches
 	queued, inflight               atomic.Int64
 	bySize                         []BatchSizeStats // index: batch rows; 0 unused
 	prom                           *versionMetrics
@@ -97,7 +99,8 @@ func (s *Stats) observeCall(d time.Duration, ok bool) {
 	}
 }
 
-func (s *Stats) observeBatch(bt *Batch, end time.Time) {
+func (s *Stats) observeBatch(bt *Batch, start, end time.Time) {
+	s.Busy.Add(int64(end.Sub(start)))
 	s.ExecutionCount.Add(1)
 	s.InferenceCount.Add(int64(bt.Rows))
 	s.LastInference.Store(end.UnixMilli())

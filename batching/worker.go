@@ -155,5 +155,5 @@ func (b *Batcher) execute(inst int, bt *Batch) {
 		it.batch = nil
 	}
 	b.mu.Unlock()
-	b.stats.observeBatch(bt, end)
+	b.stats.observeBatch(bt, start, end)
 }

@@ -15,16 +15,18 @@ import (
 	"github.com/knadh/koanf/providers/structs"
 	"github.com/knadh/koanf/v2"
 
+	"github.com/sluice-serving/sluice/autoscale"
 	"github.com/sluice-serving/sluice/registry"
 	"github.com/sluice-serving/sluice/server"
 )
 
 // Config is everything `sluice serve` reads.
 type Config struct {
-	Server     server.Config   `koanf:"server"`
-	Repository registry.Config `koanf:"repository"`
-	Runtime    RuntimeConfig   `koanf:"runtime"`
-	Log        LogConfig       `koanf:"log"`
+	Server     server.Config    `koanf:"server"`
+	Repository registry.Config  `koanf:"repository"`
+	Runtime    RuntimeConfig    `koanf:"runtime"`
+	Log        LogConfig        `koanf:"log"`
+	Autoscale  autoscale.Config `koanf:"autoscale"`
 }
 
 // RuntimeConfig locates ONNX Runtime.
@@ -46,6 +48,7 @@ func Default() Config {
 		Server:     server.DefaultConfig(),
 		Repository: registry.DefaultConfig(),
 		Log:        LogConfig{Level: "info", Format: "text"},
+		Autoscale:  autoscale.DefaultConfig(),
 	}
 }
 
@@ -55,6 +58,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.Repository.Validate(); err != nil {
+		return err
+	}
+	if err := c.Autoscale.Validate(); err != nil {
 		return err
 	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
@@ -68,22 +74,34 @@ func (c Config) Validate() error {
 
 // descriptions documents every key; a test checks none is missing.
 var descriptions = map[string]string{
-	"server.addr":                 "host:port to listen on",
-	"server.max_body_bytes":       "largest request body accepted; larger answers 413",
-	"server.read_timeout":         "time allowed to read one request",
-	"server.write_timeout":        "time allowed to write one response",
-	"server.idle_timeout":         "keep-alive connections idle this long are closed",
-	"server.infer_timeout":        "longest one inference call may take before 504",
-	"server.routing_header":       "request header whose value keeps a caller on one version during a canary rollout",
-	"server.admin_token":          "bearer token for /v2/admin (empty: the admin API answers only on a loopback address)",
-	"repository.path":             "model repository folder",
-	"repository.control_mode":     "poll (watch the folder), explicit (only the repository API loads and unloads) or none (load at start only)",
-	"repository.poll_interval":    "how often poll mode looks at the repository folder",
-	"repository.drain_timeout":    "how long an unloading version may finish its queued and running calls",
-	"repository.rollout_interval": "how often live rollouts are analysed",
-	"runtime.library":             "path of libonnxruntime (default: the .cache/ copy that make ort fetched; ONNXRUNTIME_LIB also sets it)",
-	"log.level":                   "debug, info, warn or error",
-	"log.format":                  "text or json",
+	"server.addr":                   "host:port to listen on",
+	"server.max_body_bytes":         "largest request body accepted; larger answers 413",
+	"server.read_timeout":           "time allowed to read one request",
+	"server.write_timeout":          "time allowed to write one response",
+	"server.idle_timeout":           "keep-alive connections idle this long are closed",
+	"server.infer_timeout":          "longest one inference call may take before 504",
+	"server.routing_header":         "request header whose value keeps a caller on one version during a canary rollout",
+	"server.admin_token":            "bearer token for /v2/admin (empty: the admin API answers only on a loopback address)",
+	"repository.path":               "model repository folder",
+	"repository.control_mode":       "poll (watch the folder), explicit (only the repository API loads and unloads) or none (load at start only)",
+	"repository.poll_interval":      "how often poll mode looks at the repository folder",
+	"repository.drain_timeout":      "how long an unloading version may finish its queued and running calls",
+	"repository.rollout_interval":   "how often live rollouts are analysed",
+	"runtime.library":               "path of libonnxruntime (default: the .cache/ copy that make ort fetched; ONNXRUNTIME_LIB also sets it)",
+	"autoscale.target_utilization":  "share of a replica's measured capacity each replica should carry",
+	"autoscale.target_concurrency":  "target calls in flight per replica (0: target_utilization of the measured capacity)",
+	"autoscale.stable_window":       "averaging window for the stable recommendation",
+	"autoscale.panic_window":        "averaging window for panic mode",
+	"autoscale.panic_threshold":     "multiple of the target, over the panic window, that starts panic mode",
+	"autoscale.max_scale_up_rate":   "most growth per decision, as a multiple of ready replicas",
+	"autoscale.max_scale_down_rate": "most shrinking per decision, as a divisor of ready replicas",
+	"autoscale.min_replicas":        "fewest replicas recommended (0 allows scale to zero)",
+	"autoscale.max_replicas":        "most replicas recommended",
+	"autoscale.scale_to_zero_grace": "idle time before zero replicas are recommended",
+	"autoscale.replicas":            "replicas sharing the load now (this replica's load stands for each)",
+	"autoscale.interval":            "how often load is sampled and a recommendation made",
+	"log.level":                     "debug, info, warn or error",
+	"log.format":                    "text or json",
 }
 
 // Flags registers one flag per key, showing its default, plus -config.

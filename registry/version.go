@@ -136,6 +136,9 @@ func (v *Version) Label() string { return v.label }
 // Signature is what callers must send and will get.
 func (v *Version) Signature() runtime.Signature { return v.sig }
 
+// Instances is how many inferences the version runs at once.
+func (v *Version) Instances() int { return v.cfg.Instances }
+
 // Stats are the version's batching statistics.
 func (v *Version) Stats() *batching.Stats { return v.batcher.Stats() }
 

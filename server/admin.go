@@ -105,3 +105,11 @@ func (s *Server) adminTraffic(ctx *fasthttp.RequestCtx, r route) {
 	}
 	s.writeRollout(ctx, r.model)
 }
+
+func (s *Server) adminAutoscale(ctx *fasthttp.RequestCtx) {
+	if s.autoscale == nil {
+		writeError(ctx, tensor.Errorf(tensor.NotFound, "the replica recommender is not running"))
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, map[string]any{"models": s.autoscale.Snapshot()})
+}

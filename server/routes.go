@@ -36,6 +36,7 @@ const (
 	routeAdminRollout // GET status, POST start
 	routeAdminAction  // POST promote, pause, resume, abort
 	routeAdminTraffic // PUT weights
+	routeAdminAutoscale
 )
 
 // methods lists what each endpoint answers to; HEAD goes with GET.
@@ -66,6 +67,8 @@ func parseRoute(path []byte) route {
 		return route{kind: routeMetrics}
 	case "/v2/repository/index":
 		return route{kind: routeRepoIndex}
+	case "/v2/admin/autoscale":
+		return route{kind: routeAdminAutoscale}
 	}
 	if rest, ok := bytes.CutPrefix(path, []byte("/v2/admin/models/")); ok {
 		return parseAdmin(rest)
@@ -177,6 +180,8 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		s.adminAction(ctx, r)
 	case routeAdminTraffic:
 		s.adminTraffic(ctx, r)
+	case routeAdminAutoscale:
+		s.adminAutoscale(ctx)
 	}
 }
 

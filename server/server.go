@@ -13,6 +13,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
+	"github.com/sluice-serving/sluice/autoscale"
 	"github.com/sluice-serving/sluice/registry"
 	"github.com/sluice-serving/sluice/tensor"
 )
@@ -45,6 +46,18 @@ type Server struct {
 	log            *slog.Logger
 	http           *fasthttp.Server
 	metricsHandler fasthttp.RequestHandler // Prometheus exposition of the gatherer
+	autoscale      Recommendations         // nil: /v2/admin/autoscale answers 404
+}
+
+// Recommendations is what the server shows of the replica recommender.
+type Recommendations interface {
+	Snapshot() []autoscale.ModelSignals
+}
+
+// WithAutoscale serves a's recommendations at GET /v2/admin/autoscale.
+func (s *Server) WithAutoscale(a Recommendations) *Server {
+	s.autoscale = a
+	return s
 }
 
 // New builds a server over models that exposes gatherer on /metrics; Serve

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/sluice-serving/sluice/autoscale"
 	"github.com/sluice-serving/sluice/config"
 	"github.com/sluice-serving/sluice/registry"
 	"github.com/sluice-serving/sluice/runtime"
@@ -136,8 +137,50 @@ func serve(ctx context.Context, args, environ []string, stderr io.Writer) error 
 	if err != nil {
 		return fmt.Errorf("server.addr: %w", err)
 	}
+	rec := autoscale.NewRecommender(cfg.Autoscale)
+	if err := autoscale.Register(promReg, rec); err != nil {
+		return err
+	}
+	actx, stopAutoscale := context.WithCancel(ctx)
+	autoTicker := time.NewTicker(cfg.Autoscale.Interval)
+	recommended := make(chan struct{})
+	go func() {
+		defer close(recommended)
+		for {
+			select {
+			case <-actx.Done():
+				return
+			case now := <-autoTicker.C:
+				rec.Tick(now, modelLoads(reg))
+			}
+		}
+	}()
+	defer func() { stopAutoscale(); autoTicker.Stop(); <-recommended }()
 	log.Info("serving KServe v2", "addr", ln.Addr().String(), "models", reg.Names())
-	return server.New(cfg.Server, reg, promReg, log).Serve(ctx, ln, drainTime)
+	return server.New(cfg.Server, reg, promReg, log).WithAutoscale(rec).Serve(ctx, ln, drainTime)
+}
+
+// modelLoads sums each model's versions into what the recommender reads.
+func modelLoads(reg *registry.Registry) []autoscale.ModelLoad {
+	var out []autoscale.ModelLoad
+	for _, name := range reg.Names() {
+		vs, err := reg.Versions(name)
+		if err != nil {
+			continue
+		}
+		l := autoscale.ModelLoad{Model: name}
+		for _, v := range vs {
+			st := v.Stats()
+			l.InFlight += st.InFlight()
+			l.Queued += st.Queued()
+			l.Arrivals += st.Arrivals.Load()
+			l.Rows += st.InferenceCount.Load()
+			l.Busy += time.Duration(st.Busy.Load())
+			l.Instances += v.Instances()
+		}
+		out = append(out, l)
+	}
+	return out
 }
 
 // libraryPath is the configured library, else the `make ort` copy found from
