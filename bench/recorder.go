@@ -45,6 +45,21 @@ func (w *window) record(lat time.Duration, status int, version string, err error
 	}
 }
 
+// absorb adds o's calls to w's.
+func (w *window) absorb(o *window) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	w.hist.Merge(o.hist)
+	w.ok += o.ok
+	w.failed += o.failed
+	for s, n := range o.status {
+		w.status[s] += n
+	}
+	for v, n := range o.versions {
+		w.versions[v] += n
+	}
+}
+
 func (w *window) snapshot() (ok, failed int64, p99 time.Duration) {
 	w.mu.Lock()
 	defer w.mu.Unlock()

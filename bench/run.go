@@ -217,18 +217,7 @@ func (r *runner) merged(i int) *window {
 	defer r.mu.Unlock()
 	m := newWindow()
 	for _, ws := range r.windows {
-		w := ws[i]
-		w.mu.Lock()
-		m.hist.Merge(w.hist)
-		m.ok += w.ok
-		m.failed += w.failed
-		for s, n := range w.status {
-			m.status[s] += n
-		}
-		for v, n := range w.versions {
-			m.versions[v] += n
-		}
-		w.mu.Unlock()
+		m.absorb(ws[i])
 	}
 	return m
 }
@@ -279,20 +268,14 @@ func (r *runner) result(k int) *Result {
 	if r.cfg.Mode == Open {
 		res.Rate = r.cfg.Rate
 	}
+	total := newWindow()
 	for i := range k {
 		w := r.merged(i)
-		res.hist.Merge(w.hist)
-		res.OK += w.ok
-		res.Failed += w.failed
-		for s, n := range w.status {
-			res.Status[s] += n
-		}
-		for v, n := range w.versions {
-			res.Versions[v] += n
-		}
+		total.absorb(w)
 		res.Windows = append(res.Windows, WindowStat{Start: time.Duration(i) * r.cfg.Window, Throughput: float64(w.ok) / r.cfg.Window.Seconds(),
 			Errors: w.hist.TotalCount() - w.ok, P99US: float64(w.hist.ValueAtQuantile(99))})
 	}
+	res.hist, res.OK, res.Failed, res.Status, res.Versions = total.hist, total.ok, total.failed, total.status, total.versions
 	res.Calls = res.hist.TotalCount()
 	if res.Duration > 0 {
 		res.Throughput = float64(res.OK) / res.Duration.Seconds()
