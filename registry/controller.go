@@ -361,4 +361,3 @@ func (r *Registry) SetTraffic(ctx context.Context, name string, t Traffic) error
 	r.save(name)
 	return nil
 }
-

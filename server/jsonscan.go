@@ -300,4 +300,3 @@ func (s *scanner) numberValue() (any, error) {
 	}
 	return f, nil
 }
-
