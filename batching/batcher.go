@@ -3,6 +3,7 @@ package batching
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -15,6 +16,7 @@ type Batcher struct {
 	pref  []int // preferred sizes, largest first
 	run   RunFunc
 	stats *Stats
+	log   *slog.Logger // where a panicking run is reported
 
 	mu     sync.Mutex // guards q, dl, closed and the guarded fields of Items and Batches
 	q      levels
@@ -32,7 +34,7 @@ type Batcher struct {
 
 // New starts a batcher with one worker per instance and one expiry timer.
 // stats may be nil. Close stops it.
-func New(cfg Config, run RunFunc, stats *Stats) (*Batcher, error) {
+func New(cfg Config, run RunFunc, stats *Stats, opts ...Option) (*Batcher, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -40,10 +42,13 @@ func New(cfg Config, run RunFunc, stats *Stats) (*Batcher, error) {
 		stats = NewStats(cfg.MaxBatchSize, nil)
 	}
 	b := &Batcher{
-		cfg: cfg, pref: cfg.sortedPreferred(), run: run, stats: stats,
+		cfg: cfg, pref: cfg.sortedPreferred(), run: run, stats: stats, log: slog.Default(),
 		q:    newLevels(cfg.PriorityLevels),
 		wake: make(chan struct{}, 1), dlWake: make(chan struct{}, 1),
 		stopping: make(chan struct{}), expirer: make(chan struct{}),
+	}
+	for _, o := range opts {
+		o(b)
 	}
 	b.abort, b.abortAll = context.WithCancel(context.Background())
 	for i := range cfg.Instances {

@@ -11,7 +11,9 @@
 // (ErrRejected wrapping ErrQueueFull); a queued call whose deadline passes
 // leaves the queue at that moment, by the batcher's own timer, and is never
 // run (ErrExpired wrapping ErrDeadline); when every call of a running batch
-// is gone its context is cancelled; Close stops admission and drains what is
-// queued. One mutex guards the queue; each goroutine has the Batcher as its
-// owner, which Close stops and waits for.
+// is gone its context is cancelled; a run that panics fails its own batch's
+// calls and no others (ErrFailed wrapping ErrPanic), is logged with its stack
+// and counted, and its worker goes on to the next batch; Close stops
+// admission and drains what is queued. One mutex guards the queue; each
+// goroutine has the Batcher as its owner, which Close stops and waits for.
 package batching

@@ -14,8 +14,8 @@ import (
 type Metrics struct {
 	success, failure, count, exec                  *prometheus.CounterVec
 	requestUS, queueUS, inputUS, inferUS, outputUS *prometheus.CounterVec
-	rejected, expired                              *prometheus.CounterVec
-	batchSize                                      *prometheus.HistogramVec
+	rejected, expired, panics                      *prometheus.CounterVec
+	batchSize, latency                             *prometheus.HistogramVec
 	queueDepth, inflight                           *prometheus.Desc
 
 	mu       sync.Mutex // guards versions
@@ -42,14 +42,18 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		outputUS:  counter("nv_inference_compute_output_duration_us", "Cumulative time slicing outputs back to calls, in microseconds."),
 		rejected:  counter("sluice_requests_rejected_total", "Calls refused because the queue was full."),
 		expired:   counter("sluice_requests_expired_total", "Calls whose deadline passed before they were answered."),
+		panics:    counter("sluice_batch_panics_total", "Batches whose run panicked; their calls failed with an internal error."),
 		batchSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "sluice_batch_size", Help: "Rows per batch run.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 10)}, versionLabels),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "sluice_request_duration_seconds",
+			Help: "Time from queueing to answer of each call, by the version that served it.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}, versionLabels),
 		queueDepth: prometheus.NewDesc("sluice_queue_depth", "Calls waiting in the queue now.", versionLabels, nil),
 		inflight:   prometheus.NewDesc("sluice_inflight_requests", "Calls in running batches now.", versionLabels, nil),
 		versions:   map[[2]string]*Stats{},
 	}
 	for _, c := range []prometheus.Collector{m.success, m.failure, m.count, m.exec, m.requestUS, m.queueUS,
-		m.inputUS, m.inferUS, m.outputUS, m.rejected, m.expired, m.batchSize, m} {
+		m.inputUS, m.inferUS, m.outputUS, m.rejected, m.expired, m.panics, m.batchSize, m.latency, m} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -61,8 +65,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 type versionMetrics struct {
 	success, failure, count, exec                  prometheus.Counter
 	requestUS, queueUS, inputUS, inferUS, outputUS prometheus.Counter
-	rejected, expired                              prometheus.Counter
-	batchSize                                      prometheus.Observer
+	rejected, expired, panics                      prometheus.Counter
+	batchSize, latency                             prometheus.Observer
 }
 
 // NewStats makes the statistics of one version, exported under its labels
@@ -78,7 +82,8 @@ func (m *Metrics) NewStats(model, version string, maxBatch int) *Stats {
 		requestUS: m.requestUS.WithLabelValues(l...), queueUS: m.queueUS.WithLabelValues(l...),
 		inputUS: m.inputUS.WithLabelValues(l...), inferUS: m.inferUS.WithLabelValues(l...),
 		outputUS: m.outputUS.WithLabelValues(l...), rejected: m.rejected.WithLabelValues(l...),
-		expired: m.expired.WithLabelValues(l...), batchSize: m.batchSize.WithLabelValues(l...),
+		expired: m.expired.WithLabelValues(l...), panics: m.panics.WithLabelValues(l...),
+		batchSize: m.batchSize.WithLabelValues(l...), latency: m.latency.WithLabelValues(l...),
 	}
 	s := NewStats(maxBatch, vm)
 	m.mu.Lock()
@@ -99,10 +104,11 @@ func (m *Metrics) Remove(model, version string, s *Stats) {
 	if current != s {
 		return
 	}
-	for _, v := range []*prometheus.CounterVec{m.success, m.failure, m.count, m.exec, m.requestUS, m.queueUS, m.inputUS, m.inferUS, m.outputUS, m.rejected, m.expired} {
+	for _, v := range []*prometheus.CounterVec{m.success, m.failure, m.count, m.exec, m.requestUS, m.queueUS, m.inputUS, m.inferUS, m.outputUS, m.rejected, m.expired, m.panics} {
 		v.DeleteLabelValues(model, version)
 	}
 	m.batchSize.DeleteLabelValues(model, version)
+	m.latency.DeleteLabelValues(model, version)
 	m.mu.Lock()
 	delete(m.versions, [2]string{model, version})
 	m.mu.Unlock()
@@ -130,6 +136,7 @@ func (vm *versionMetrics) call(d time.Duration, ok bool) {
 		vm.failure.Inc()
 	}
 	vm.requestUS.Add(float64(d.Microseconds()))
+	vm.latency.Observe(d.Seconds())
 }
 
 func (vm *versionMetrics) batch(bt *Batch) {

@@ -12,6 +12,9 @@ var (
 	ErrRejected = tensor.Errorf(tensor.ResourceExhausted, "rejected")
 	// ErrExpired: the call left the queue, or its running batch, unanswered.
 	ErrExpired = tensor.Errorf(tensor.DeadlineExceeded, "expired")
+	// ErrFailed: the call's batch broke in a way the run could not report
+	// as an error of its own (an error the run returns keeps its kind).
+	ErrFailed = tensor.Errorf(tensor.Internal, "failed")
 )
 
 // Causes, wrapped inside a class.
@@ -20,6 +23,7 @@ var (
 	ErrDeadline  = errors.New("deadline passed")
 	ErrCancelled = errors.New("caller gone")
 	ErrClosed    = tensor.Errorf(tensor.Unavailable, "model version is shutting down")
+	ErrPanic     = errors.New("run panicked")
 )
 
 // Outcome is a call's end, as a metric label.

@@ -35,6 +35,7 @@ type Stats struct {
 	InferenceCount, ExecutionCount atomic.Int64 // rows inferred; batches run
 	LastInference                  atomic.Int64 // unix milliseconds
 	Rejected, Expired              atomic.Int64
+	Panics                         atomic.Int64 // batches whose run panicked
 	Arrivals                       atomic.Int64 // calls submitted, admitted or not
 	Busy                           atomic.Int64 // nanoseconds instances spent running batches
 	queued, inflight               atomic.Int64
@@ -78,6 +79,13 @@ func (s *Stats) expire() {
 	s.Expired.Add(1)
 	if s.prom != nil {
 		s.prom.expired.Inc()
+	}
+}
+
+func (s *Stats) runPanicked() {
+	s.Panics.Add(1)
+	if s.prom != nil {
+		s.prom.panics.Inc()
 	}
 }
 

@@ -3,6 +3,7 @@ package batching
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"time"
 )
 
@@ -124,6 +125,31 @@ func (b *Batcher) take(bt *Batch) {
 	bt.InputTime, bt.InferTime, bt.OutputTime = 0, 0, 0
 }
 
+// runSafely runs bt, turning a panic of the run function (or of the code it
+// calls to cut rows back to callers) into the error of bt's calls alone, so
+// that neither the process nor this worker dies with the batch.
+func (b *Batcher) runSafely(inst int, bt *Batch) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = b.panicked(inst, bt, v)
+		}
+	}()
+	return b.run(bt.ctx, inst, bt)
+}
+
+// panicked reports a run's panic, from inside its deferred recovery so the
+// stack still shows where it was raised, and says what its calls are told.
+func (b *Batcher) panicked(inst int, bt *Batch, v any) error {
+	// Whatever the run left behind under the batch's context is told to
+	// stop; the worker gives its next batch a fresh one.
+	bt.stop()
+	b.stats.runPanicked()
+	b.log.Error("batch run panicked; its calls fail with an internal error",
+		"instance", inst, "calls", len(bt.Items), "rows", bt.Rows,
+		"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	return &classed{ErrFailed, ErrPanic, fmt.Sprintf("run panicked: %v", v)}
+}
+
 // execute runs bt and answers its callers.
 func (b *Batcher) execute(inst int, bt *Batch) {
 	start := time.Now()
@@ -131,7 +157,7 @@ func (b *Batcher) execute(inst int, bt *Batch) {
 		b.stats.observeQueue(start.Sub(it.enqueued))
 	}
 	b.stats.inflight.Add(int64(len(bt.Items)))
-	err := b.run(bt.ctx, inst, bt)
+	err := b.runSafely(inst, bt)
 	end := time.Now()
 	b.stats.inflight.Add(-int64(len(bt.Items)))
 	if err != nil {

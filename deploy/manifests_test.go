@@ -26,6 +26,7 @@ import (
 	"github.com/sluice-serving/sluice/autoscale"
 	"github.com/sluice-serving/sluice/config"
 	"github.com/sluice-serving/sluice/registry"
+	"github.com/sluice-serving/sluice/rollout"
 )
 
 // kustomization is the part of a kustomization.yaml the test checks.
@@ -141,7 +142,12 @@ func exported(t *testing.T) map[string]bool {
 	reg := &recorder{names: map[string]bool{}}
 	cfg := registry.DefaultConfig()
 	cfg.Path = t.TempDir()
-	if _, err := registry.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), reg); err != nil {
+	log := slog.New(slog.DiscardHandler)
+	models, err := registry.New(cfg, log, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rollout.New(models, filepath.Join(cfg.Path, ".sluice"), log, reg); err != nil {
 		t.Fatal(err)
 	}
 	if err := autoscale.Register(reg, autoscale.NewRecommender(autoscale.DefaultConfig())); err != nil {
