@@ -46,7 +46,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		batchSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "sluice_batch_size", Help: "Rows per batch run.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 10)}, versionLabels),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "sluice_request_duration_seconds",
-			Help: "Time from queueing to answer of each call, by the version that served it.",
+			Help:    "Time from queueing to answer of each call, by the version that served it.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}, versionLabels),
 		queueDepth: prometheus.NewDesc("sluice_queue_depth", "Calls waiting in the queue now.", versionLabels, nil),
 		inflight:   prometheus.NewDesc("sluice_inflight_requests", "Calls in running batches now.", versionLabels, nil),

@@ -72,8 +72,9 @@ type ModelConfig struct {
 	// Traffic splits unversioned calls between a stable and a canary
 	// version until the admin API or a rollout takes over.
 	Traffic Traffic `json:"traffic"`
-	// Rollout is the model's default rollout spec.
-	Rollout RolloutSpec `json:"rollout"`
+	// Rollout is the model's default rollout spec, as JSON: the rollout
+	// package reads it, and checks it through CheckRolloutSpecs.
+	Rollout json.RawMessage `json:"rollout,omitempty"`
 	// Inputs fixes dimensions the model leaves open, e.g. PP-OCR's image size.
 	Inputs []IOConfig `json:"inputs"`
 }
@@ -149,7 +150,6 @@ func DefaultModelConfig() ModelConfig {
 		},
 		Platform:      platformONNX,
 		VersionPolicy: VersionPolicy{Latest: 1},
-		Rollout:       DefaultRolloutSpec(),
 	}
 }
 
@@ -157,7 +157,7 @@ func DefaultModelConfig() ModelConfig {
 // means the defaults) and returns it with its bytes, which are part of each
 // version's content hash. Unknown keys are errors so a typo never goes
 // unnoticed.
-func readModelConfig(dir string) (ModelConfig, []byte, error) {
+func (r *Registry) readModelConfig(dir string) (ModelConfig, []byte, error) {
 	cfg := DefaultModelConfig()
 	b, err := os.ReadFile(filepath.Join(dir, "config.yaml"))
 	if os.IsNotExist(err) {
@@ -166,10 +166,26 @@ func readModelConfig(dir string) (ModelConfig, []byte, error) {
 	if err != nil {
 		return cfg, nil, err
 	}
-	if err := ParseModelConfig(b, &cfg); err != nil {
+	if err := r.parseConfig(b, &cfg); err != nil {
 		return cfg, b, fmt.Errorf("config.yaml: %w", err)
 	}
 	return cfg, b, nil
+}
+
+// parseConfig is ParseModelConfig plus the rollout section's check.
+func (r *Registry) parseConfig(b []byte, cfg *ModelConfig) error {
+	if err := ParseModelConfig(b, cfg); err != nil {
+		return err
+	}
+	r.mu.RLock()
+	check := r.specCheck
+	r.mu.RUnlock()
+	if check != nil && cfg.Rollout != nil {
+		if err := check(cfg.Rollout); err != nil {
+			return tensor.WithKind(tensor.InvalidArgument, err)
+		}
+	}
+	return nil
 }
 
 // ParseModelConfig decodes YAML into cfg strictly and validates the result.
@@ -189,9 +205,6 @@ func (c ModelConfig) Validate() error {
 		return err
 	}
 	if err := c.Traffic.Validate(); err != nil {
-		return err
-	}
-	if err := c.Rollout.Validate(); err != nil {
 		return err
 	}
 	if c.Platform != platformONNX {

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,22 +27,25 @@ const (
 )
 
 // Registry holds every model of the repository and their loaded versions.
+//
+// Locks, in the order they may be taken: a model's control lock (ops),
+// then mu, then filesMu. No lock is shared across models while a model
+// loads, warms or drains: those run under the model's own control lock.
 type Registry struct {
 	cfg          Config
 	log          *slog.Logger
 	batchMetrics *batching.Metrics      // nil: statistics without export
 	loadFailures *prometheus.CounterVec // nil without a Registerer
 
-	ops   sync.Mutex // serializes loads, unloads and polls; guards files
-	files map[string]fileStamp
+	// mu guards models, ops, specCheck and every Model's fields. It is held
+	// only to read or swap those, never across a load, a drain or a call.
+	mu        sync.RWMutex
+	models    map[string]*Model
+	ops       map[string]*sync.Mutex // per model name, never removed: serialises its control operations
+	specCheck func([]byte) error     // checks config.yaml's rollout section; nil: any
 
-	mu     sync.RWMutex // guards models and every Model's fields
-	models map[string]*Model
-
-	calls      *callMetrics // nil without a Registerer
-	shadows    chan shadowJob
-	shadowStop context.CancelFunc
-	shadowDone chan struct{}
+	filesMu sync.Mutex // guards files
+	files   map[string]fileStamp
 }
 
 // Model is one named model: the versions that serve and what became of
@@ -52,12 +56,12 @@ type Model struct {
 	states   map[int64]VersionStatus // every version seen, for the index
 	unloaded bool                    // unloaded through the API: polling leaves it alone
 	traffic  Traffic                 // how unversioned calls split
-	// trafficSet is true once the admin API, a rollout or saved state has
-	// set traffic; until then config.yaml's traffic applies.
+	// trafficSet is true once SetTraffic has been called; until then
+	// config.yaml's traffic applies.
 	trafficSet bool
-	rollout    *rollout       // the live rollout, progressing or paused
-	last       *RolloutStatus // the latest rollout, for status after it ended
-	spec       RolloutSpec    // the default rollout from config.yaml
+	observer   Observer        // told of routed calls during a rollout; nil: none
+	shadower   Shadower        // copies stable calls to the canary; nil: none
+	rollout    json.RawMessage // config.yaml's rollout section, for the rollout controller
 }
 
 // VersionStatus is one version's state and why it is in it.
@@ -69,13 +73,9 @@ type VersionStatus struct {
 // New returns an empty registry over cfg.Path; LoadAll fills it. Metrics
 // are registered on reg when it is not nil.
 func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Registry, error) {
-	r := &Registry{cfg: cfg, log: log, files: map[string]fileStamp{}, models: map[string]*Model{},
-		shadows: make(chan shadowJob, shadowQueue), shadowDone: make(chan struct{})}
+	r := &Registry{cfg: cfg, log: log, files: map[string]fileStamp{}, models: map[string]*Model{}, ops: map[string]*sync.Mutex{}}
 	if reg != nil {
 		var err error
-		if r.calls, err = newCallMetrics(reg); err != nil {
-			return nil, err
-		}
 		if r.batchMetrics, err = batching.NewMetrics(reg); err != nil {
 			return nil, err
 		}
@@ -86,30 +86,34 @@ func New(cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Registry, er
 			return nil, err
 		}
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	r.shadowStop = stop
-	go r.runShadows(ctx)
 	return r, nil
 }
 
 // Config is the configuration the registry runs with.
 func (r *Registry) Config() Config { return r.cfg }
 
+// CheckRolloutSpecs makes config.yaml's rollout section part of a model's
+// configuration check: check gets the section as JSON and names what is
+// wrong. The rollout controller sets it before the first load.
+func (r *Registry) CheckRolloutSpecs(check func([]byte) error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.specCheck = check
+}
+
 // LoadAll loads what the repository folder holds, as at start in every
 // control mode. A model or version that fails is logged and recorded and
 // the rest still load; only an unreadable repository folder is an error.
 func (r *Registry) LoadAll(ctx context.Context) error {
-	r.restoreRollouts()
 	return r.Poll(ctx)
 }
 
 // Poll brings the loaded models in line with the folder: new models and
 // versions load, changed ones (by content hash of model.onnx and
 // config.yaml) reload, removed ones drain and unload. Models unloaded
-// through the API are left alone.
+// through the API are left alone. Each model is synced under its own
+// control lock, so an operation on another model never waits for it.
 func (r *Registry) Poll(ctx context.Context) error {
-	r.ops.Lock()
-	defer r.ops.Unlock()
 	entries, err := os.ReadDir(r.cfg.Path)
 	if err != nil {
 		return fmt.Errorf("repository.path: %w", err)
@@ -120,17 +124,34 @@ func (r *Registry) Poll(ctx context.Context) error {
 			continue
 		}
 		onDisk[e.Name()] = true
-		if m := r.model(e.Name()); m != nil && r.isUnloaded(m) {
-			continue
-		}
-		r.syncModel(ctx, e.Name(), nil)
+		r.control(e.Name(), func() error {
+			if m := r.model(e.Name()); m == nil || !r.isUnloaded(m) {
+				r.syncModel(ctx, e.Name(), nil)
+			}
+			return nil
+		})
 	}
 	for _, name := range r.Names() {
 		if !onDisk[name] {
-			r.retire(ctx, name)
+			r.control(name, func() error { r.retire(ctx, name); return nil })
 		}
 	}
 	return nil
+}
+
+// control runs fn under the model's control lock: operations on one model
+// happen one at a time, operations on different models side by side.
+func (r *Registry) control(name string, fn func() error) error {
+	r.mu.Lock()
+	l := r.ops[name]
+	if l == nil {
+		l = &sync.Mutex{}
+		r.ops[name] = l
+	}
+	r.mu.Unlock()
+	l.Lock()
+	defer l.Unlock()
+	return fn()
 }
 
 // Watch polls on every tick until ctx ends; cmd/ gives it a ticker at
@@ -160,7 +181,7 @@ func (r *Registry) isUnloaded(m *Model) bool {
 	return m.unloaded
 }
 
-// setState records one version's state; under r.ops.
+// setState records one version's state.
 func (r *Registry) setState(name string, v int64, state, reason string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -179,52 +200,45 @@ func (r *Registry) entryLocked(name string) *Model {
 }
 
 // Lookup returns the version that serves a call: the named one, or the
-// highest serving version when version is empty.
+// highest serving version when version is empty. Everything it reads of
+// the model it reads under one hold of r.mu, since a concurrent retire may
+// remove the model the moment the lock is released.
 func (r *Registry) Lookup(name, version string) (*Version, error) {
 	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.lookupLocked(name, version)
+}
+
+func (r *Registry) lookupLocked(name, version string) (*Version, error) {
 	m := r.models[name]
-	var vs []*Version
-	var unloaded bool
-	if m != nil {
-		vs, unloaded = m.versions, m.unloaded
-	}
-	r.mu.RUnlock()
 	switch {
 	case m == nil:
 		return nil, tensor.Errorf(tensor.NotFound, "model %q not found", name)
-	case unloaded:
+	case m.unloaded:
 		return nil, tensor.Errorf(tensor.Unavailable, "model %q is unloaded; load it with POST /v2/repository/models/%s/load", name, name)
 	case version == "":
-		if len(vs) == 0 {
-			return nil, tensor.Errorf(tensor.Unavailable, "model %q has no ready version%s", name, r.failureNote(name))
+		if len(m.versions) == 0 {
+			return nil, tensor.Errorf(tensor.Unavailable, "model %q has no ready version%s", name, failureNote(m))
 		}
-		return vs[len(vs)-1], nil
+		return m.versions[len(m.versions)-1], nil
 	}
 	v, err := strconv.ParseInt(version, 10, 64)
 	if err != nil || v <= 0 {
 		return nil, tensor.Errorf(tensor.NotFound, "model %q: version %q not found, versions are positive integers", name, version)
 	}
-	if ver := findVersion(vs, v); ver != nil {
+	if ver := findVersion(m.versions, v); ver != nil {
 		return ver, nil
 	}
-	if st, ok := r.status(name, v); ok {
+	if st, ok := m.states[v]; ok {
 		return nil, tensor.Errorf(tensor.Unavailable, "model %q version %d is not ready: %s %s", name, v, st.State, st.Reason)
 	}
 	return nil, tensor.Errorf(tensor.NotFound, "model %q: version %d not found", name, v)
 }
 
-func (r *Registry) status(name string, v int64) (VersionStatus, bool) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	st, ok := r.models[name].states[v]
-	return st, ok
-}
-
-func (r *Registry) failureNote(name string) string {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	for v, st := range r.models[name].states {
-		if st.Reason != "" {
+// failureNote names a failed version of m, if any; under r.mu.
+func failureNote(m *Model) string {
+	for _, v := range slices.Sorted(mapKeys(m.states)) {
+		if st := m.states[v]; st.Reason != "" {
 			return fmt.Sprintf(" (version %d: %s %s)", v, st.State, st.Reason)
 		}
 	}
@@ -247,12 +261,7 @@ func (r *Registry) Ready() bool {
 func (r *Registry) Names() []string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	out := make([]string, 0, len(r.models))
-	for n := range r.models {
-		out = append(out, n)
-	}
-	slices.Sort(out)
-	return out
+	return slices.Sorted(mapKeys(r.models))
 }
 
 // Versions lists a model's serving versions, ascending.
@@ -266,13 +275,9 @@ func (r *Registry) Versions(name string) ([]*Version, error) {
 	return slices.Clone(m.versions), nil
 }
 
-// Close stops the shadow worker, drains every version until ctx ends, then
-// unloads them.
+// Close drains every version, side by side, until ctx ends, then unloads
+// them.
 func (r *Registry) Close(ctx context.Context) error {
-	r.shadowStop()
-	<-r.shadowDone
-	r.ops.Lock()
-	defer r.ops.Unlock()
 	r.mu.Lock()
 	var all []*Version
 	for _, m := range r.models {
@@ -280,12 +285,12 @@ func (r *Registry) Close(ctx context.Context) error {
 	}
 	r.models = map[string]*Model{}
 	r.mu.Unlock()
-	var errs []error
-	for _, v := range all {
-		if err := r.drain(ctx, v); err != nil {
-			errs = append(errs, err)
-		}
+	errs := make([]error, len(all))
+	var wg sync.WaitGroup
+	for i, v := range all {
+		wg.Go(func() { errs[i] = r.drain(ctx, v) })
 	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
 

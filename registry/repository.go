@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
@@ -15,14 +16,14 @@ import (
 )
 
 // syncModel loads what the model's folder and version policy ask for and
-// unloads the rest; under r.ops. override, when not nil, replaces
+// unloads the rest; under the model's control lock. override, when not nil, replaces
 // config.yaml. A version that fails to load never replaces one that
 // serves: if any wanted version fails, nothing is unloaded this time.
 func (r *Registry) syncModel(ctx context.Context, name string, override *configSource) error {
 	dir := filepath.Join(r.cfg.Path, name)
 	src := override
 	if src == nil {
-		cfg, raw, err := readModelConfig(dir)
+		cfg, raw, err := r.readModelConfig(dir)
 		src = &configSource{cfg: cfg, raw: raw, err: err}
 	}
 	onDisk := r.versionFolders(dir, name)
@@ -60,14 +61,14 @@ func (r *Registry) syncModel(ctx context.Context, name string, override *configS
 	return failed
 }
 
-// adoptConfig takes the model's default rollout and, unless the admin API,
-// a rollout or saved state has set it, its traffic from config.yaml; it
-// returns the serving versions and the traffic in force.
+// adoptConfig takes the model's default rollout and, unless SetTraffic has
+// set it, its traffic from config.yaml; it returns the serving versions and
+// the traffic in force.
 func (r *Registry) adoptConfig(name string, cfg ModelConfig) ([]*Version, Traffic) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	m := r.entryLocked(name)
-	m.spec = cfg.Rollout
+	m.rollout = cfg.Rollout
 	if !m.trafficSet {
 		m.traffic = cfg.Traffic
 	}
@@ -98,7 +99,7 @@ func (r *Registry) loadWanted(ctx context.Context, name, dir string, src *config
 		start := time.Now()
 		var nv *Version
 		if err == nil {
-			nv, err = loadVersion(ctx, name, v, path, src.cfg, r.batchMetrics)
+			nv, err = loadVersion(ctx, name, v, path, src.cfg, r.batchMetrics, r.log)
 		}
 		if err != nil {
 			r.recordFailure(name, v, err)
@@ -153,22 +154,29 @@ func (r *Registry) publish(name string, vs []*Version, unloaded bool) {
 	}
 }
 
-// drainAll unloads versions no longer served: their queued and running
-// calls finish (up to repository.drain_timeout), then their sessions go.
+// drainAll unloads versions no longer served, side by side: their queued
+// and running calls finish (up to repository.drain_timeout), then their
+// sessions go.
 func (r *Registry) drainAll(ctx context.Context, vs []*Version, reason string) {
+	var wg sync.WaitGroup
 	for _, v := range vs {
-		if !r.stillServed(v) {
-			r.setState(v.name, v.version, StateUnloading, reason)
-		}
-		start := time.Now()
-		dctx, cancel := context.WithTimeout(ctx, r.cfg.DrainTimeout)
-		err := r.drain(dctx, v)
-		cancel()
-		if !r.stillServed(v) && findVersion(r.servingOf(v.name), v.version) == nil {
-			r.setState(v.name, v.version, StateUnavailable, "unloaded: "+reason)
-		}
-		r.log.Info("model version unloaded", "model", v.name, "version", v.version, "drain_time", time.Since(start).Round(time.Millisecond), "err", err)
+		wg.Go(func() { r.drainOne(ctx, v, reason) })
 	}
+	wg.Wait()
+}
+
+func (r *Registry) drainOne(ctx context.Context, v *Version, reason string) {
+	if !r.stillServed(v) {
+		r.setState(v.name, v.version, StateUnloading, reason)
+	}
+	start := time.Now()
+	dctx, cancel := context.WithTimeout(ctx, r.cfg.DrainTimeout)
+	err := r.drain(dctx, v)
+	cancel()
+	if !r.stillServed(v) && findVersion(r.servingOf(v.name), v.version) == nil {
+		r.setState(v.name, v.version, StateUnavailable, "unloaded: "+reason)
+	}
+	r.log.Info("model version unloaded", "model", v.name, "version", v.version, "drain_time", time.Since(start).Round(time.Millisecond), "err", err)
 }
 
 func (r *Registry) servingOf(name string) []*Version {
@@ -195,56 +203,24 @@ func (r *Registry) retire(ctx context.Context, name string) {
 }
 
 // Load (re)loads a model from the repository through the API, with an
-// optional configuration that replaces its config.yaml. With canary set, a
-// new version does not take over at once: the version serving now stays
-// stable and the model's default rollout starts for the new one.
-func (r *Registry) Load(ctx context.Context, name string, config []byte, canary bool) error {
+// optional configuration that replaces its config.yaml. It waits only for
+// operations on the same model.
+func (r *Registry) Load(ctx context.Context, name string, config []byte) error {
 	if r.cfg.ControlMode == ModeNone {
 		return tensor.Errorf(tensor.InvalidArgument, "repository.control_mode is none: models load only at start")
 	}
-	r.ops.Lock()
-	defer r.ops.Unlock()
 	if st, err := os.Stat(filepath.Join(r.cfg.Path, name)); err != nil || !st.IsDir() {
 		return tensor.Errorf(tensor.NotFound, "model %q not found in the repository %s", name, r.cfg.Path)
 	}
 	var src *configSource
 	if config != nil {
 		cfg := DefaultModelConfig()
-		if err := ParseModelConfig(config, &cfg); err != nil {
+		if err := r.parseConfig(config, &cfg); err != nil {
 			return tensor.Errorf(tensor.InvalidArgument, "model %q: parameters.config: %w", name, err)
 		}
 		src = &configSource{cfg: cfg, raw: config}
 	}
-	if !canary {
-		return r.syncModel(ctx, name, src)
-	}
-	return r.loadAsCanary(ctx, name, src)
-}
-
-// loadAsCanary pins what serves now as stable, loads, and starts the
-// default rollout for the highest version above stable (one that polling
-// may already have loaded without giving it traffic); under r.ops.
-func (r *Registry) loadAsCanary(ctx context.Context, name string, src *configSource) error {
-	before := r.servingOf(name)
-	r.mu.RLock()
-	var stable int64
-	if m := r.models[name]; m != nil {
-		stable = m.traffic.Stable
-	}
-	r.mu.RUnlock()
-	if stable == 0 && len(before) > 0 {
-		stable = before[len(before)-1].version
-		r.setTraffic(name, Traffic{Stable: stable})
-	}
-	if err := r.syncModel(ctx, name, src); err != nil {
-		return err
-	}
-	vs := r.servingOf(name)
-	if len(vs) == 0 || vs[len(vs)-1].version <= stable {
-		return tensor.Errorf(tensor.InvalidArgument, "model %q: rollout: canary, but no version above the stable %d is ready (serving %v)", name, stable, labels(vs))
-	}
-	_, err := r.startRollout(ctx, name, nil, vs[len(vs)-1].version, time.Now())
-	return err
+	return r.control(name, func() error { return r.syncModel(ctx, name, src) })
 }
 
 // Unload stops a model serving at once and drains its versions.
@@ -252,15 +228,15 @@ func (r *Registry) Unload(ctx context.Context, name string) error {
 	if r.cfg.ControlMode == ModeNone {
 		return tensor.Errorf(tensor.InvalidArgument, "repository.control_mode is none: models unload only at shutdown")
 	}
-	r.ops.Lock()
-	defer r.ops.Unlock()
-	if r.model(name) == nil {
-		return tensor.Errorf(tensor.NotFound, "model %q is not loaded", name)
-	}
-	vs := r.servingOf(name)
-	r.publish(name, nil, true)
-	r.drainAll(ctx, vs, "unloaded through the repository API")
-	return nil
+	return r.control(name, func() error {
+		if r.model(name) == nil {
+			return tensor.Errorf(tensor.NotFound, "model %q is not loaded", name)
+		}
+		vs := r.servingOf(name)
+		r.publish(name, nil, true)
+		r.drainAll(ctx, vs, "unloaded through the repository API")
+		return nil
+	})
 }
 
 // IndexEntry is one row of the repository index.
@@ -324,21 +300,25 @@ type fileStamp struct {
 	hash uint64
 }
 
-// contentHash hashes a version's model file with its config bytes; under
-// r.ops.
+// contentHash hashes a version's model file with its config bytes. The
+// file is read outside filesMu: two models hash side by side.
 func (r *Registry) contentHash(path string, config []byte) (uint64, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return 0, fmt.Errorf("model file: %w", err)
 	}
+	r.filesMu.Lock()
 	fs, ok := r.files[path]
+	r.filesMu.Unlock()
 	if !ok || fs.size != st.Size() || !fs.mod.Equal(st.ModTime()) {
 		b, err := os.ReadFile(path)
 		if err != nil {
 			return 0, fmt.Errorf("model file: %w", err)
 		}
 		fs = fileStamp{size: st.Size(), mod: st.ModTime(), hash: xxhash.Sum64(b)}
+		r.filesMu.Lock()
 		r.files[path] = fs
+		r.filesMu.Unlock()
 	}
 	return fs.hash ^ xxhash.Sum64(config)*31, nil
 }

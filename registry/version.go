@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
 	"time"
@@ -25,7 +26,7 @@ type Version struct {
 	items   sync.Pool // *batching.Item, reused after successful calls
 }
 
-func loadVersion(ctx context.Context, name string, v int64, path string, cfg ModelConfig, metrics *batching.Metrics) (*Version, error) {
+func loadVersion(ctx context.Context, name string, v int64, path string, cfg ModelConfig, metrics *batching.Metrics, log *slog.Logger) (*Version, error) {
 	m, err := runtime.Load(path, cfg.SessionConfig)
 	if err != nil {
 		return nil, fmt.Errorf("model %q version %d: %w", name, v, err)
@@ -42,7 +43,8 @@ func loadVersion(ctx context.Context, name string, v int64, path string, cfg Mod
 	}
 	r := &runner{model: m, scratch: make([][]runtime.BatchItem, cfg.Instances)}
 	stats := metrics.NewStats(name, ver.label, cfg.MaxBatchSize)
-	if ver.batcher, err = batching.New(cfg.batcherConfig(), r.run, stats); err != nil {
+	blog := batching.WithLogger(log.With("model", name, "version", ver.label))
+	if ver.batcher, err = batching.New(cfg.batcherConfig(), r.run, stats, blog); err != nil {
 		m.Close()
 		return nil, fmt.Errorf("model %q: config.yaml: %w", name, err)
 	}
@@ -209,3 +211,6 @@ func shapeKey(inputs []tensor.Tensor) uint64 {
 	}
 	return h
 }
+
+// Number is the version number.
+func (v *Version) Number() int64 { return v.version }

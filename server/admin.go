@@ -10,6 +10,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/sluice-serving/sluice/registry"
+	"github.com/sluice-serving/sluice/rollout"
 	"github.com/sluice-serving/sluice/tensor"
 )
 
@@ -50,12 +51,18 @@ func loopback(addr string) bool {
 
 // rolloutView is the admin API's answer: the rollout and the traffic.
 type rolloutView struct {
-	registry.RolloutStatus
+	rollout.Status
 	Traffic registry.Traffic `json:"traffic"`
 }
 
+// controlContext bounds a control operation (load, unload, rollout,
+// traffic) by server.control_timeout and by the server's shutdown.
+func (s *Server) controlContext(ctx *fasthttp.RequestCtx) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.cfg.ControlTimeout)
+}
+
 func (s *Server) writeRollout(ctx *fasthttp.RequestCtx, name string) {
-	st, t, err := s.models.Rollout(name)
+	st, t, err := s.rollouts.Status(name)
 	if err != nil {
 		writeError(ctx, err)
 		return
@@ -76,7 +83,9 @@ func (s *Server) adminRollout(ctx *fasthttp.RequestCtx, r route) {
 		writeError(ctx, err)
 		return
 	}
-	if _, err := s.models.StartRollout(context.Background(), r.model, req.Spec, req.Canary); err != nil {
+	cctx, cancel := s.controlContext(ctx)
+	defer cancel()
+	if _, err := s.rollouts.Start(cctx, r.model, req.Spec, req.Canary); err != nil {
 		writeError(ctx, err)
 		return
 	}
@@ -84,7 +93,9 @@ func (s *Server) adminRollout(ctx *fasthttp.RequestCtx, r route) {
 }
 
 func (s *Server) adminAction(ctx *fasthttp.RequestCtx, r route) {
-	if _, err := s.models.RolloutAction(context.Background(), r.model, r.version); err != nil {
+	cctx, cancel := s.controlContext(ctx)
+	defer cancel()
+	if _, err := s.rollouts.Action(cctx, r.model, r.version); err != nil {
 		writeError(ctx, err)
 		return
 	}
@@ -99,7 +110,9 @@ func (s *Server) adminTraffic(ctx *fasthttp.RequestCtx, r route) {
 		writeError(ctx, tensor.Errorf(tensor.InvalidArgument, "traffic: %v; expected {\"stable\": 1, \"canary\": 2, \"canary_weight\": 10}", err))
 		return
 	}
-	if err := s.models.SetTraffic(context.Background(), r.model, t); err != nil {
+	cctx, cancel := s.controlContext(ctx)
+	defer cancel()
+	if err := s.rollouts.SetTraffic(cctx, r.model, t); err != nil {
 		writeError(ctx, err)
 		return
 	}

@@ -20,6 +20,9 @@ type Config struct {
 	IdleTimeout time.Duration `koanf:"idle_timeout"`
 	// InferTimeout bounds one inference call from arrival to answer.
 	InferTimeout time.Duration `koanf:"infer_timeout"`
+	// ControlTimeout bounds one control call of the repository or admin
+	// API (a load with its warm-up, an unload with its drain).
+	ControlTimeout time.Duration `koanf:"control_timeout"`
 	// RoutingHeader names the request header whose value keeps a caller on
 	// one version during a canary rollout.
 	RoutingHeader string `koanf:"routing_header"`
@@ -31,13 +34,14 @@ type Config struct {
 // DefaultConfig listens on loopback port 8000, like Triton's HTTP port.
 func DefaultConfig() Config {
 	return Config{
-		Addr:          "127.0.0.1:8000",
-		MaxBodyBytes:  64 << 20,
-		ReadTimeout:   30 * time.Second,
-		WriteTimeout:  30 * time.Second,
-		IdleTimeout:   120 * time.Second,
-		InferTimeout:  60 * time.Second,
-		RoutingHeader: "Sluice-Routing-Key",
+		Addr:           "127.0.0.1:8000",
+		MaxBodyBytes:   64 << 20,
+		ReadTimeout:    30 * time.Second,
+		WriteTimeout:   30 * time.Second,
+		IdleTimeout:    120 * time.Second,
+		InferTimeout:   60 * time.Second,
+		ControlTimeout: 5 * time.Minute,
+		RoutingHeader:  "Sluice-Routing-Key",
 	}
 }
 
@@ -55,7 +59,7 @@ func (c Config) Validate() error {
 	for _, d := range []struct {
 		key string
 		v   time.Duration
-	}{{"server.read_timeout", c.ReadTimeout}, {"server.write_timeout", c.WriteTimeout}, {"server.idle_timeout", c.IdleTimeout}, {"server.infer_timeout", c.InferTimeout}} {
+	}{{"server.read_timeout", c.ReadTimeout}, {"server.write_timeout", c.WriteTimeout}, {"server.idle_timeout", c.IdleTimeout}, {"server.infer_timeout", c.InferTimeout}, {"server.control_timeout", c.ControlTimeout}} {
 		if d.v <= 0 {
 			return fmt.Errorf("%s: %v, expected a positive duration", d.key, d.v)
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluice-serving/sluice/registry"
+	"github.com/sluice-serving/sluice/rollout"
 	"github.com/sluice-serving/sluice/runtime/ortest"
 	"github.com/sluice-serving/sluice/server"
 )
@@ -59,6 +60,11 @@ func startServerMode(t testing.TB, cfg server.Config, mode string, models ...str
 	if err != nil {
 		t.Fatal(err)
 	}
+	reg.CheckRolloutSpecs(rollout.CheckConfig)
+	ctl, err := rollout.New(reg, filepath.Join(repo, ".sluice"), log, promReg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := reg.LoadAll(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -68,13 +74,14 @@ func startServerMode(t testing.TB, cfg server.Config, mode string, models ...str
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- server.New(cfg, reg, promReg, log).Serve(ctx, ln, 5*time.Second) }()
+	go func() { done <- server.New(cfg, reg, ctl, promReg, log).Serve(ctx, ln, 5*time.Second) }()
 	t.Cleanup(func() {
 		httpClient.CloseIdleConnections()
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("serve: %v", err)
 		}
+		ctl.Close()
 		if err := reg.Close(context.Background()); err != nil {
 			t.Errorf("closing the registry: %v", err)
 		}

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"encoding/json"
 
 	"github.com/valyala/fasthttp"
@@ -59,7 +58,14 @@ func (s *Server) repoLoad(ctx *fasthttp.RequestCtx, r route) {
 		writeError(ctx, err)
 		return
 	}
-	if err := s.models.Load(context.Background(), r.model, config, canary); err != nil {
+	cctx, cancel := s.controlContext(ctx)
+	defer cancel()
+	if canary {
+		err = s.rollouts.LoadAsCanary(cctx, r.model, config)
+	} else {
+		err = s.models.Load(cctx, r.model, config)
+	}
+	if err != nil {
 		writeError(ctx, err)
 		return
 	}
@@ -101,7 +107,9 @@ func (s *Server) repoUnload(ctx *fasthttp.RequestCtx, r route) {
 		writeError(ctx, err)
 		return
 	}
-	if err := s.models.Unload(context.Background(), r.model); err != nil {
+	cctx, cancel := s.controlContext(ctx)
+	defer cancel()
+	if err := s.models.Unload(cctx, r.model); err != nil {
 		writeError(ctx, err)
 		return
 	}

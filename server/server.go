@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluice-serving/sluice/autoscale"
 	"github.com/sluice-serving/sluice/registry"
+	"github.com/sluice-serving/sluice/rollout"
 	"github.com/sluice-serving/sluice/tensor"
 )
 
@@ -22,19 +23,26 @@ import (
 type Models interface {
 	Infer(ctx context.Context, name, version, key string, req *tensor.Request) (*tensor.Response, error)
 	Index(readyOnly bool) []registry.IndexEntry
-	Load(ctx context.Context, name string, config []byte, canary bool) error
+	Load(ctx context.Context, name string, config []byte) error
 	Unload(ctx context.Context, name string) error
 	Lookup(name, version string) (*registry.Version, error)
 	Versions(name string) ([]*registry.Version, error)
 	Names() []string
 	Ready() bool
-	Rollout(name string) (registry.RolloutStatus, registry.Traffic, error)
-	StartRollout(ctx context.Context, name string, spec []byte, canary int64) (registry.RolloutStatus, error)
-	RolloutAction(ctx context.Context, name, action string) (registry.RolloutStatus, error)
-	SetTraffic(ctx context.Context, name string, t registry.Traffic) error
 }
 
 var _ Models = (*registry.Registry)(nil)
+
+// Rollouts is what the admin API needs of the rollout controller.
+type Rollouts interface {
+	Status(name string) (rollout.Status, registry.Traffic, error)
+	Start(ctx context.Context, name string, spec []byte, canary int64) (rollout.Status, error)
+	Action(ctx context.Context, name, action string) (rollout.Status, error)
+	SetTraffic(ctx context.Context, name string, t registry.Traffic) error
+	LoadAsCanary(ctx context.Context, name string, config []byte) error
+}
+
+var _ Rollouts = (*rollout.Controller)(nil)
 
 // Version is Sluice's version, reported by GET /v2.
 const Version = "0.1.0"
@@ -43,6 +51,7 @@ const Version = "0.1.0"
 type Server struct {
 	cfg            Config
 	models         Models
+	rollouts       Rollouts
 	log            *slog.Logger
 	http           *fasthttp.Server
 	metricsHandler fasthttp.RequestHandler // Prometheus exposition of the gatherer
@@ -60,10 +69,10 @@ func (s *Server) WithAutoscale(a Recommendations) *Server {
 	return s
 }
 
-// New builds a server over models that exposes gatherer on /metrics; Serve
-// starts it.
-func New(cfg Config, models Models, gatherer prometheus.Gatherer, log *slog.Logger) *Server {
-	s := &Server{cfg: cfg, models: models, log: log,
+// New builds a server over models and their rollouts that exposes
+// gatherer on /metrics; Serve starts it.
+func New(cfg Config, models Models, rollouts Rollouts, gatherer prometheus.Gatherer, log *slog.Logger) *Server {
+	s := &Server{cfg: cfg, models: models, rollouts: rollouts, log: log,
 		metricsHandler: fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))}
 	s.http = &fasthttp.Server{
 		Handler:                       s.handle,

@@ -22,6 +22,7 @@ import (
 	"github.com/sluice-serving/sluice/autoscale"
 	"github.com/sluice-serving/sluice/config"
 	"github.com/sluice-serving/sluice/registry"
+	"github.com/sluice-serving/sluice/rollout"
 	"github.com/sluice-serving/sluice/runtime"
 	"github.com/sluice-serving/sluice/server"
 )
@@ -118,13 +119,20 @@ func serve(ctx context.Context, args, environ []string, stderr io.Writer) error 
 			log.Warn("draining model queues", "err", err)
 		}
 	}()
+	reg.CheckRolloutSpecs(rollout.CheckConfig)
+	ctl, err := rollout.New(reg, filepath.Join(cfg.Repository.Path, ".sluice"), log, promReg)
+	if err != nil {
+		return err
+	}
+	defer ctl.Close() // before the registry drains: shadow copies stop first
 	if err := reg.LoadAll(ctx); err != nil {
 		return err
 	}
+	ctl.Restore(ctx)
 	rctx, stopRollouts := context.WithCancel(ctx)
 	rollTicker := time.NewTicker(cfg.Repository.RolloutInterval)
 	rolled := make(chan struct{})
-	go func() { defer close(rolled); reg.RunRollouts(rctx, rollTicker.C) }()
+	go func() { defer close(rolled); ctl.Run(rctx, rollTicker.C) }()
 	defer func() { stopRollouts(); rollTicker.Stop(); <-rolled }()
 	if cfg.Repository.ControlMode == registry.ModePoll {
 		wctx, stopWatch := context.WithCancel(ctx)
@@ -157,7 +165,7 @@ func serve(ctx context.Context, args, environ []string, stderr io.Writer) error 
 	}()
 	defer func() { stopAutoscale(); autoTicker.Stop(); <-recommended }()
 	log.Info("serving KServe v2", "addr", ln.Addr().String(), "models", reg.Names())
-	return server.New(cfg.Server, reg, promReg, log).WithAutoscale(rec).Serve(ctx, ln, drainTime)
+	return server.New(cfg.Server, reg, ctl, promReg, log).WithAutoscale(rec).Serve(ctx, ln, drainTime)
 }
 
 // modelLoads sums each model's versions into what the recommender reads.

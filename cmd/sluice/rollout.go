@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/sluice-serving/sluice/registry"
+	"github.com/sluice-serving/sluice/rollout"
 )
 
 const rolloutUsage = `usage: sluice rollout start|status|promote|pause|resume|abort [flags] MODEL
@@ -86,7 +87,7 @@ func envValue(environ []string, name string) string {
 
 // rolloutView mirrors the admin API's answer.
 type rolloutView struct {
-	registry.RolloutStatus
+	rollout.Status
 	Traffic registry.Traffic `json:"traffic"`
 }
 
@@ -148,7 +149,7 @@ func printRollout(w io.Writer, model string, v rolloutView) {
 	}
 	fmt.Fprintf(w, "model %s: rollout of version %d over stable %d: %s\n", model, v.Canary, v.Stable, strings.ToUpper(v.State))
 	fmt.Fprintf(w, "step %d of %d, canary weight %g%% (steps %v)\n", v.Step+1, len(v.Spec.Steps), v.Weight, v.Spec.Steps)
-	if v.State == registry.RolloutProgressing || v.State == registry.RolloutPaused {
+	if v.State == rollout.Progressing || v.State == rollout.Paused {
 		fmt.Fprintf(w, "this step: %d canary calls of %d needed, running %v of %v, failed analyses %d of %d\n",
 			v.StepCalls, v.Spec.MinStepCalls, time.Since(v.StepStarted).Round(time.Second), time.Duration(v.Spec.MinStepDuration), v.Failures, v.Spec.FailureLimit)
 	}

@@ -1,0 +1,229 @@
+package rollout
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluice-serving/sluice/registry"
+	"github.com/sluice-serving/sluice/tensor"
+)
+
+// Models is what the controller needs of the registry: the versions that
+// serve, the traffic policy it steers, and the hooks on the request path.
+type Models interface {
+	Versions(name string) ([]*registry.Version, error)
+	Traffic(name string) (registry.Traffic, error)
+	SetTraffic(ctx context.Context, name string, t registry.Traffic) error
+	Attach(name string, o registry.Observer, s registry.Shadower) error
+	RolloutSpec(name string) (json.RawMessage, error)
+	Load(ctx context.Context, name string, config []byte) error
+}
+
+var _ Models = (*registry.Registry)(nil)
+
+// Controller runs every model's rollouts.
+type Controller struct {
+	models  Models
+	log     *slog.Logger
+	metrics *metrics
+	dir     string // where rollout state persists
+	now     func() time.Time
+
+	mu     sync.Mutex // guards rolled, the map only: each entry has its own lock
+	rolled map[string]*model
+}
+
+// model is one model's rollout state.
+type model struct {
+	// mu serialises this model's rollout operations (start, each analysis
+	// pass, promote, abort, pause, resume, traffic by hand) and guards cur,
+	// last and cur.status. It is never held across another model's work.
+	mu   sync.Mutex
+	cur  *live   // the rollout that steers traffic, progressing or paused
+	last *Status // the latest rollout ended, for status after it ended
+	// view is the status callers read without waiting for mu: a copy,
+	// replaced whole after every change.
+	view atomic.Pointer[Status]
+}
+
+// New makes a controller over models that keeps its state in dir (the
+// repository's .sluice folder); metrics go on reg when it is not nil.
+func New(models Models, dir string, log *slog.Logger, reg prometheus.Registerer) (*Controller, error) {
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	return &Controller{models: models, log: log, metrics: m, dir: dir, now: time.Now, rolled: map[string]*model{}}, nil
+}
+
+func (c *Controller) model(name string) *model {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := c.rolled[name]
+	if m == nil {
+		m = &model{}
+		c.rolled[name] = m
+	}
+	return m
+}
+
+// Run analyses every live rollout on each tick until ctx ends; cmd/ gives
+// it a ticker, tests a channel they tick by hand.
+func (c *Controller) Run(ctx context.Context, ticks <-chan time.Time) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-ticks:
+			c.Evaluate(ctx, now)
+		}
+	}
+}
+
+// Evaluate runs each progressing rollout's analysis once: a passed step
+// advances, the last one promotes, failed analyses reaching the failure
+// limit roll back, and a tripped breaker aborts. A model whose lock is
+// held (a rollout starting while its versions load) is skipped until the
+// next pass rather than holding up the others.
+func (c *Controller) Evaluate(ctx context.Context, now time.Time) {
+	c.mu.Lock()
+	names := slices.Sorted(mapKeys(c.rolled))
+	c.mu.Unlock()
+	for _, name := range names {
+		m := c.model(name)
+		if !m.mu.TryLock() {
+			continue
+		}
+		if l := m.cur; l != nil && l.status.State == Progressing {
+			c.step(ctx, m, l, now)
+		}
+		m.mu.Unlock()
+	}
+}
+
+// step applies one analysis to a rollout; under m.mu.
+func (c *Controller) step(ctx context.Context, m *model, l *live, now time.Time) {
+	st := &l.status
+	if l.tripped.Load() {
+		c.end(ctx, m, Aborted, fmt.Sprintf("circuit breaker tripped after %d consecutive canary faults", st.Spec.BreakerFailures), now)
+		return
+	}
+	in := l.measure(st.StepStarted)
+	v := Analyse(now, st.Spec, in)
+	st.Checks, st.StepCalls, st.Updated = v.Checks, in.Canary.Calls, now
+	switch {
+	case v.Decision == Hold:
+		c.publish(m, l.status, in.Shadows)
+		return
+	case v.Decision == Fail:
+		st.Failures++
+		l.reset()
+		if st.Failures >= st.Spec.FailureLimit {
+			c.end(ctx, m, Aborted, "analysis failed: "+failedChecks(v.Checks), now)
+			return
+		}
+		c.log.Warn("rollout analysis failed", "model", st.Model, "step", st.Step, "failures", st.Failures, "checks", failedChecks(v.Checks))
+	case st.Step == len(st.Spec.Steps)-1:
+		c.end(ctx, m, Promoted, "every step passed", now)
+		return
+	default:
+		st.Step++
+		st.Weight, st.StepStarted, st.Failures = st.Spec.Steps[st.Step], now, 0
+		l.reset()
+		if err := c.models.SetTraffic(ctx, st.Model, registry.Traffic{Stable: st.Stable, Canary: st.Canary, Weight: st.Weight}); err != nil {
+			c.log.Error("rollout: setting the next step's weight", "model", st.Model, "err", err)
+		}
+		c.metrics.moved(st.Model, "advanced")
+		c.log.Info("rollout advanced", "model", st.Model, "step", st.Step, "weight", st.Weight)
+	}
+	c.publish(m, l.status, in.Shadows)
+	c.save(st.Model, m)
+}
+
+// end promotes or aborts; under m.mu. A promotion makes the canary stable
+// and lets the version policy unload the old stable; an abort sends every
+// call to stable and keeps the reason.
+func (c *Controller) end(ctx context.Context, m *model, state, reason string, now time.Time) {
+	l := m.cur
+	st := l.status
+	st.State, st.Reason, st.Updated = state, reason, now
+	t := registry.Traffic{Stable: st.Stable}
+	if st.Weight = 0; state == Promoted {
+		st.Weight, t = 100, registry.Traffic{Stable: st.Canary}
+	}
+	// Traffic first, so calls leave the canary before the observer goes.
+	if err := c.models.SetTraffic(ctx, st.Model, t); err != nil {
+		c.log.Error("rollout: setting traffic at the end", "model", st.Model, "err", err)
+	}
+	if err := c.models.Attach(st.Model, nil, nil); err != nil {
+		c.log.Warn("rollout: detaching", "model", st.Model, "err", err)
+	}
+	l.stopShadows()
+	m.cur, m.last = nil, &st
+	c.metrics.moved(st.Model, state)
+	c.log.Info("rollout ended", "model", st.Model, "state", state, "stable", st.Stable, "canary", st.Canary, "reason", reason)
+	c.publish(m, st, Shadows{})
+	c.save(st.Model, m)
+}
+
+// publish makes st what Status shows and sets the metrics; under m.mu.
+func (c *Controller) publish(m *model, st Status, sh Shadows) {
+	st.Checks = slices.Clone(st.Checks)
+	m.view.Store(&st)
+	c.metrics.publish(&st, sh)
+}
+
+// Status returns a model's rollout (live, or the latest one ended; the
+// zero state when it never had one) and its traffic policy. It never waits
+// for an operation in progress.
+func (c *Controller) Status(name string) (Status, registry.Traffic, error) {
+	t, err := c.models.Traffic(name)
+	if err != nil {
+		return Status{}, t, err
+	}
+	if st := c.model(name).view.Load(); st != nil {
+		return *st, t, nil
+	}
+	return Status{Model: name}, t, nil
+}
+
+// Close stops every live rollout's shadow worker; the rollouts themselves
+// persist and resume at the next start.
+func (c *Controller) Close() {
+	c.mu.Lock()
+	all := make([]*model, 0, len(c.rolled))
+	for _, m := range c.rolled {
+		all = append(all, m)
+	}
+	c.mu.Unlock()
+	for _, m := range all {
+		m.mu.Lock()
+		if m.cur != nil {
+			m.cur.stopShadows()
+		}
+		m.mu.Unlock()
+	}
+}
+
+// notFound is the error for a model the registry does not know.
+func notFound(name string) error {
+	return tensor.Errorf(tensor.NotFound, "model %q not found", name)
+}
+
+func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
+	return func(yield func(K) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
