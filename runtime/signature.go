@@ -40,14 +40,21 @@ var ortTypes = map[ort.TensorElementDataType]tensor.DataType{
 	ort.TensorElementDataTypeString:  tensor.Bytes,
 }
 
-// ortType is the reverse of ortTypes.
-func ortType(d tensor.DataType) ort.TensorElementDataType {
+// toORT is the reverse of ortTypes, indexed by tensor.DataType: batch
+// assembly looks a type up for every input and output of every batch.
+var toORT = func() (out [tensor.Bytes + 1]ort.TensorElementDataType) {
 	for k, v := range ortTypes {
-		if v == d {
-			return k
-		}
+		out[v] = k
 	}
-	return ort.TensorElementDataTypeUndefined
+	return out
+}()
+
+// ortType is ORT's element type for d; undefined for an invalid d.
+func ortType(d tensor.DataType) ort.TensorElementDataType {
+	if int(d) >= len(toORT) {
+		return ort.TensorElementDataTypeUndefined
+	}
+	return toORT[d]
 }
 
 // ReadSignature reads a model file's inputs and outputs.
