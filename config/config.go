@@ -80,6 +80,7 @@ var descriptions = map[string]string{
 	"server.write_timeout":          "time allowed to write one response",
 	"server.idle_timeout":           "keep-alive connections idle this long are closed",
 	"server.infer_timeout":          "longest one inference call may take before 504",
+	"server.control_timeout":        "longest one repository or admin call may take (a load with its warm-up, an unload with its drain)",
 	"server.routing_header":         "request header whose value keeps a caller on one version during a canary rollout",
 	"server.admin_token":            "bearer token for /v2/admin (empty: the admin API answers only on a loopback address)",
 	"repository.path":               "model repository folder",

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"sync"
@@ -162,10 +163,21 @@ func (r *Registry) Watch(ctx context.Context, ticks <-chan time.Time) {
 		case <-ctx.Done():
 			return
 		case <-ticks:
-			if err := r.Poll(ctx); err != nil {
-				r.log.Error("polling the model repository", "err", err)
-			}
+			r.pollOnce(ctx)
 		}
+	}
+}
+
+// pollOnce is one Watch tick; a panic while syncing is logged and the next
+// tick tries again, rather than ending the process.
+func (r *Registry) pollOnce(ctx context.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			r.log.Error("polling the model repository panicked", "panic", v, "stack", string(debug.Stack()))
+		}
+	}()
+	if err := r.Poll(ctx); err != nil {
+		r.log.Error("polling the model repository", "err", err)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -99,13 +100,23 @@ func (c *Controller) Evaluate(ctx context.Context, now time.Time) {
 	c.mu.Unlock()
 	for _, name := range names {
 		m := c.model(name)
-		if !m.mu.TryLock() {
-			continue
+		if m.mu.TryLock() {
+			c.evaluate(ctx, name, m, now)
 		}
-		if l := m.cur; l != nil && l.status.State == Progressing {
-			c.step(ctx, m, l, now)
+	}
+}
+
+// evaluate analyses one model's rollout, under m.mu, which it releases. A
+// panic in one model's analysis is logged and leaves the others running.
+func (c *Controller) evaluate(ctx context.Context, name string, m *model, now time.Time) {
+	defer m.mu.Unlock()
+	defer func() {
+		if v := recover(); v != nil {
+			c.log.Error("rollout analysis panicked", "model", name, "panic", v, "stack", string(debug.Stack()))
 		}
-		m.mu.Unlock()
+	}()
+	if l := m.cur; l != nil && l.status.State == Progressing {
+		c.step(ctx, m, l, now)
 	}
 }
 
