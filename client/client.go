@@ -3,10 +3,9 @@ package client
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"math"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -14,7 +13,11 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/sluice-serving/sluice/tensor"
+	"github.com/sluice-serving/sluice/v2"
 )
+
+// headerLength is Triton's header that marks a binary-tensor body.
+const headerLength = "Inference-Header-Content-Length"
 
 // Client talks to one server.
 type Client struct {
@@ -49,116 +52,40 @@ type Prepared struct {
 
 // Options shape how a request is encoded and routed.
 type Options struct {
-	Binary     bool   // binary tensors for inputs and outputs
-	RoutingKey string // Sluice-Routing-Key, for sticky canary routing
+	Binary     bool     // binary tensors for inputs and outputs
+	RoutingKey string   // Sluice-Routing-Key, for sticky canary routing
+	Outputs    []string // the outputs wanted, in order; none asks for all
 	Parameters map[string]any
 }
 
+// request is the v2 request opt describes for inputs.
+func (opt Options) request(inputs []tensor.Tensor) *tensor.Request {
+	req := &tensor.Request{Inputs: inputs}
+	if len(opt.Parameters) > 0 || opt.Binary {
+		req.Parameters = make(tensor.Parameters, len(opt.Parameters)+1)
+		maps.Copy(req.Parameters, opt.Parameters)
+	}
+	if opt.Binary {
+		req.Parameters["binary_data_output"] = true
+	}
+	for _, name := range opt.Outputs {
+		req.Outputs = append(req.Outputs, tensor.OutputRequest{Name: name, Binary: opt.Binary})
+	}
+	return req
+}
+
 // Prepare encodes an infer request for model (and version, "" for the
-// server's choice).
+// server's choice). An input whose data does not fit its shape is an error.
 func (c *Client) Prepare(model, version string, inputs []tensor.Tensor, opt Options) (*Prepared, error) {
 	uri := c.base + "/v2/models/" + model
 	if version != "" {
 		uri += "/versions/" + version
 	}
-	p := &Prepared{uri: uri + "/infer", headerLen: -1, key: opt.RoutingKey}
-	header := map[string]any{}
-	params := map[string]any{}
-	for k, v := range opt.Parameters {
-		params[k] = v
-	}
-	var ins []map[string]any
-	var blobs [][]byte
-	for _, t := range inputs {
-		in := map[string]any{"name": t.Name, "shape": t.Shape, "datatype": t.DataType.String()}
-		if opt.Binary {
-			in["parameters"] = map[string]any{"binary_data_size": len(t.Data)}
-			blobs = append(blobs, t.Data)
-		} else {
-			data, err := jsonData(t)
-			if err != nil {
-				return nil, err
-			}
-			in["data"] = json.RawMessage(data)
-		}
-		ins = append(ins, in)
-	}
-	header["inputs"] = ins
-	if opt.Binary {
-		params["binary_data_output"] = true
-	}
-	if len(params) > 0 {
-		header["parameters"] = params
-	}
-	h, err := json.Marshal(header)
+	body, headerLen, err := v2.AppendRequest(nil, opt.request(inputs), opt.Binary)
 	if err != nil {
 		return nil, err
 	}
-	p.body = h
-	if opt.Binary {
-		p.headerLen = len(h)
-		for _, b := range blobs {
-			p.body = append(p.body, b...)
-		}
-	}
-	return p, nil
-}
-
-// jsonData writes a tensor's elements as a flat JSON array.
-func jsonData(t tensor.Tensor) ([]byte, error) {
-	b := []byte{'['}
-	le := binary.LittleEndian
-	size := t.DataType.Size()
-	n := int(tensor.Elements(t.Shape))
-	if t.DataType == tensor.Bytes {
-		data := t.Data
-		for i := 0; len(data) >= 4; i++ {
-			l := le.Uint32(data)
-			s, _ := json.Marshal(string(data[4 : 4+l]))
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, s...)
-			data = data[4+l:]
-		}
-		return append(b, ']'), nil
-	}
-	if len(t.Data) != n*size {
-		return nil, fmt.Errorf("input %q: %d bytes for %d %s elements", t.Name, len(t.Data), n, t.DataType)
-	}
-	for i := range n {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		e := t.Data[i*size : (i+1)*size]
-		switch t.DataType {
-		case tensor.FP32:
-			b = strconv.AppendFloat(b, float64(math.Float32frombits(le.Uint32(e))), 'g', -1, 32)
-		case tensor.FP64:
-			b = strconv.AppendFloat(b, math.Float64frombits(le.Uint64(e)), 'g', -1, 64)
-		case tensor.FP16:
-			b = strconv.AppendFloat(b, float64(tensor.Float32FromHalf(le.Uint16(e))), 'g', -1, 32)
-		case tensor.Bool:
-			b = strconv.AppendBool(b, e[0] != 0)
-		case tensor.Int8:
-			b = strconv.AppendInt(b, int64(int8(e[0])), 10)
-		case tensor.Int16:
-			b = strconv.AppendInt(b, int64(int16(le.Uint16(e))), 10)
-		case tensor.Int32:
-			b = strconv.AppendInt(b, int64(int32(le.Uint32(e))), 10)
-		case tensor.Int64:
-			b = strconv.AppendInt(b, int64(le.Uint64(e)), 10)
-		case tensor.Uint8:
-			b = strconv.AppendUint(b, uint64(e[0]), 10)
-		case tensor.Uint16:
-			b = strconv.AppendUint(b, uint64(le.Uint16(e)), 10)
-		case tensor.Uint32:
-			b = strconv.AppendUint(b, uint64(le.Uint32(e)), 10)
-		case tensor.Uint64:
-			b = strconv.AppendUint(b, le.Uint64(e), 10)
-		}
-	}
-	return append(b, ']'), nil
+	return &Prepared{uri: uri + "/infer", body: body, headerLen: headerLen, key: opt.RoutingKey}, nil
 }
 
 // Caller sends one prepared request again and again on reused request and
@@ -190,7 +117,7 @@ func fill(req *fasthttp.Request, p *Prepared) {
 	req.SetRequestURI(p.uri)
 	req.Header.SetMethod(fasthttp.MethodPost)
 	if p.headerLen >= 0 {
-		req.Header.Set("Inference-Header-Content-Length", strconv.Itoa(p.headerLen))
+		req.Header.Set(headerLength, strconv.Itoa(p.headerLen))
 		req.Header.SetContentType("application/octet-stream")
 	} else {
 		req.Header.SetContentType("application/json")
@@ -230,17 +157,10 @@ func (c *Client) Send(ctx context.Context, p *Prepared, resp *fasthttp.Response)
 	return Result{Status: resp.StatusCode(), Version: string(resp.Header.Peek("Sluice-Model-Version"))}, nil
 }
 
-// Response is a decoded infer answer.
-type Response struct {
-	ModelName    string
-	ModelVersion string
-	ID           string
-	Outputs      []tensor.Tensor
-}
-
-// Infer sends one request and decodes its answer; a non-200 answer is an
-// error carrying the server's message.
-func (c *Client) Infer(ctx context.Context, model, version string, inputs []tensor.Tensor, opt Options) (*Response, error) {
+// Infer sends one request and decodes its answer with the checks the
+// server applies to requests; a non-200 answer is an error carrying the
+// server's message.
+func (c *Client) Infer(ctx context.Context, model, version string, inputs []tensor.Tensor, opt Options) (*tensor.Response, error) {
 	p, err := c.Prepare(model, version, inputs, opt)
 	if err != nil {
 		return nil, err
@@ -255,6 +175,24 @@ func (c *Client) Infer(ctx context.Context, model, version string, inputs []tens
 		return nil, statusError(r.Status, resp.Body())
 	}
 	return decodeResponse(resp)
+}
+
+// decodeResponse decodes an answer into tensors of their own: binary
+// outputs point into the body, so it is copied off the pooled response.
+func decodeResponse(resp *fasthttp.Response) (*tensor.Response, error) {
+	headerLen := -1
+	if h := resp.Header.Peek(headerLength); h != nil {
+		n, err := strconv.Atoi(string(h))
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("decoding the answer: %s %q is not a byte count", headerLength, h)
+		}
+		headerLen = n
+	}
+	r, err := v2.DecodeResponse(bytes.Clone(resp.Body()), headerLen)
+	if err != nil {
+		return nil, fmt.Errorf("decoding the answer: %w", err)
+	}
+	return r, nil
 }
 
 // StatusError is a non-200 answer.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/sluice-serving/sluice/client"
 	"github.com/sluice-serving/sluice/registry"
+	"github.com/sluice-serving/sluice/rollout"
 	"github.com/sluice-serving/sluice/runtime/ortest"
 	"github.com/sluice-serving/sluice/server"
 	"github.com/sluice-serving/sluice/tensor"
@@ -35,7 +36,12 @@ func serveFixture(t *testing.T, name string) string {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg := registry.DefaultConfig()
 	cfg.Path = repo
-	reg, err := registry.New(cfg, log, prometheus.NewRegistry())
+	promReg := prometheus.NewRegistry()
+	reg, err := registry.New(cfg, log, promReg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctl, err := rollout.New(reg, filepath.Join(repo, ".sluice"), log, promReg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +56,7 @@ func serveFixture(t *testing.T, name string) string {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		server.New(server.DefaultConfig(), reg, prometheus.NewRegistry(), log).Serve(ctx, ln, time.Second)
+		server.New(server.DefaultConfig(), reg, ctl, promReg, log).Serve(ctx, ln, time.Second)
 	}()
 	t.Cleanup(func() { cancel(); <-done; reg.Close(context.Background()) })
 	return "http://" + ln.Addr().String()

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/sluice-serving/sluice/registry"
@@ -57,7 +58,7 @@ func (l *live) Shadow(primary, canary *registry.Version, req *tensor.Request, re
 		l.metrics.shadow(l.model, "dropped")
 		return
 	}
-	job := shadowJob{candidate: canary, req: tensor.Request{Outputs: req.Outputs, Inputs: cloneTensors(req.Inputs)}, primary: cloneTensors(resp.Outputs)}
+	job := shadowJob{candidate: canary, req: tensor.Request{Outputs: slices.Clone(req.Outputs), Inputs: cloneTensors(req.Inputs)}, primary: cloneTensors(resp.Outputs)}
 	q.jobs <- job // never blocks: a slot is held for it
 }
 

@@ -6,6 +6,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/sluice-serving/sluice/tensor"
+	"github.com/sluice-serving/sluice/v2"
 )
 
 // statusOf is the one place an error becomes an HTTP status.
@@ -43,7 +44,7 @@ func writeError(ctx *fasthttp.RequestCtx, err error) {
 	}
 	ctx.SetContentType("application/json")
 	b := append(ctx.Response.Body()[:0], `{"error":`...)
-	b = appendJSONString(b, err.Error())
+	b = v2.AppendString(b, err.Error())
 	ctx.Response.SetBodyRaw(append(b, '}'))
 }
 

@@ -10,33 +10,44 @@ import (
 
 	"github.com/sluice-serving/sluice/registry"
 	"github.com/sluice-serving/sluice/tensor"
+	"github.com/sluice-serving/sluice/v2"
 )
 
 // headerLength is Triton's header that marks a binary-tensor body.
 const headerLength = "Inference-Header-Content-Length"
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+// callPool keeps decoded calls, whose buffers then serve the next request
+// of the same size without allocating.
+var callPool = sync.Pool{New: func() any { return new(v2.Call) }}
 
+// infer decodes the call and hands it to the registry, which resolves the
+// model and version once, for the call itself: a model unloaded between a
+// separate check and the call could otherwise be found twice, differently.
 func (s *Server) infer(ctx *fasthttp.RequestCtx, r route) {
-	if _, err := s.models.Lookup(r.model, r.version); err != nil {
-		writeError(ctx, err) // an unknown model answers 404 before its body is read
-		return
-	}
-	var call inferCall
-	if err := decodeInfer(ctx.PostBody(), headerLen(ctx), &call); err != nil {
+	call := callPool.Get().(*v2.Call)
+	defer releaseCall(call)
+	if err := v2.DecodeRequest(ctx.PostBody(), headerLen(ctx), call); err != nil {
 		writeError(ctx, err)
 		return
 	}
 	ictx, cancel := context.WithTimeout(context.Background(), s.cfg.InferTimeout)
 	defer cancel()
 	key := string(ctx.Request.Header.Peek(s.cfg.RoutingHeader))
-	resp, err := s.models.Infer(ictx, r.model, r.version, key, &call.req)
+	resp, err := s.models.Infer(ictx, r.model, r.version, key, &call.Request)
 	if err != nil {
 		writeError(ctx, err)
 		return
 	}
 	ctx.Response.Header.Set("Sluice-Model-Version", resp.ModelVersion)
-	writeInferResponse(ctx, resp, &call)
+	writeInferResponse(ctx, resp, call)
+}
+
+// releaseCall pools a call once its request and response are done with:
+// the batcher lets a caller go only after its inputs are copied, so nothing
+// reads the call's buffers any more.
+func releaseCall(call *v2.Call) {
+	call.Reset()
+	callPool.Put(call)
 }
 
 // headerLen reads Inference-Header-Content-Length, -1 when absent; a bad
@@ -53,21 +64,19 @@ func headerLen(ctx *fasthttp.RequestCtx) int {
 	return n
 }
 
-func writeInferResponse(ctx *fasthttp.RequestCtx, resp *tensor.Response, call *inferCall) {
-	bp := bufPool.Get().(*[]byte)
-	header, bins := appendInferResponse((*bp)[:0], resp, call)
-	if call.binary {
-		ctx.Response.Header.Set(headerLength, strconv.Itoa(len(header)))
-		ctx.SetContentType("application/octet-stream")
-	} else {
+// writeInferResponse encodes straight into the response's own pooled body
+// buffer, swapped out and back, so the answer is written once and never
+// copied.
+func writeInferResponse(ctx *fasthttp.RequestCtx, resp *tensor.Response, call *v2.Call) {
+	body, n := v2.AppendResponse(ctx.Response.SwapBody(nil)[:0], resp, call)
+	ctx.Response.SwapBody(body)
+	if n < 0 {
 		ctx.SetContentType("application/json")
+		return
 	}
-	ctx.Response.AppendBody(header)
-	for _, b := range bins {
-		ctx.Response.AppendBody(b)
-	}
-	*bp = header
-	bufPool.Put(bp)
+	var digits [20]byte
+	ctx.Response.Header.SetBytesV(headerLength, strconv.AppendInt(digits[:0], int64(n), 10))
+	ctx.SetContentType("application/octet-stream")
 }
 
 func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {

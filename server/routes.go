@@ -88,24 +88,30 @@ func parseRoute(path []byte) route {
 	if !ok {
 		return route{}
 	}
-	parts := bytes.Split(rest, []byte("/"))
-	r := route{model: string(parts[0])}
-	if len(parts[0]) == 0 {
+	name, rest, more := bytes.Cut(rest, []byte("/"))
+	if len(name) == 0 || (more && len(rest) == 0) { // no model, or a trailing slash
 		return route{}
 	}
-	parts = parts[1:]
-	if len(parts) >= 2 && string(parts[0]) == "versions" && len(parts[1]) > 0 {
-		r.version = string(parts[1])
-		parts = parts[2:]
+	r := route{model: string(name)}
+	if v, after, ok := bytes.Cut(rest, []byte("/")); ok && string(v) == "versions" {
+		version, tail, more := bytes.Cut(after, []byte("/"))
+		switch {
+		case len(version) == 0:
+		case more && len(tail) == 0:
+			return route{} // a trailing slash
+		default:
+			r.version, rest = string(version), tail
+		}
 	}
-	switch {
-	case len(parts) == 0:
+	// rest is what follows the model (and version): nothing, or one segment.
+	switch string(rest) {
+	case "":
 		r.kind = routeModelMeta
-	case len(parts) == 1 && string(parts[0]) == "ready":
+	case "ready":
 		r.kind = routeModelReady
-	case len(parts) == 1 && string(parts[0]) == "infer":
+	case "infer":
 		r.kind = routeInfer
-	case len(parts) == 1 && string(parts[0]) == "stats":
+	case "stats":
 		r.kind = routeStats
 	}
 	return r

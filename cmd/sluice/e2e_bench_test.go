@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -47,16 +46,7 @@ func startSluice(b *testing.B, model, src, cfg string) string {
 	}
 	os.WriteFile(filepath.Join(vdir, "model.onnx"), onnx, 0o644)
 	os.WriteFile(filepath.Join(repo, model, "config.yaml"), []byte(cfg), 0o644)
-	addr, err := freeAddr()
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- serve(ctx, []string{"-server.addr", addr, "-repository.path", repo, "-log.level", "error"}, os.Environ(), io.Discard)
-	}()
-	b.Cleanup(func() { cancel(); <-done })
+	addr := serveInBackground(b, "-repository.path", repo)
 	waitReady(b, "http://"+addr+"/v2/health/ready")
 	return "http://" + addr + "/v2/models/" + model + "/infer"
 }

@@ -3,12 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,28 +38,77 @@ func TestCommands(t *testing.T) {
 	}
 }
 
-// startServe runs `sluice serve` in-process over repo on a free loopback
-// port until the test ends, and returns the address once it is ready.
+// serveInBackground runs `sluice serve` in-process with args until the test
+// ends and returns the address it serves on. It listens on 127.0.0.1:0 and
+// reads the port the kernel chose from its "serving KServe v2" log line, so
+// nothing else can take the port between choosing it and serving on it.
+func serveInBackground(tb testing.TB, args ...string) string {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &addrLog{addr: make(chan string, 1)}
+	served := make(chan struct{})
+	var serveErr error
+	args = append([]string{"-server.addr", "127.0.0.1:0", "-log.level", "info", "-log.format", "json"}, args...)
+	go func() {
+		defer close(served)
+		serveErr = serve(ctx, args, os.Environ(), logs)
+	}()
+	tb.Cleanup(func() {
+		cancel()
+		<-served
+		if serveErr != nil {
+			tb.Errorf("serve returned %v", serveErr)
+		}
+	})
+	select {
+	case addr := <-logs.addr:
+		return addr
+	case <-served:
+		tb.Fatal("serve returned before it was serving")
+	case <-time.After(60 * time.Second):
+		tb.Fatal("serve never said where it serves")
+	}
+	return ""
+}
+
+// addrLog is serve's log destination in tests: it passes on the address of
+// the "serving KServe v2" line, once, and drops the rest.
+type addrLog struct {
+	mu   sync.Mutex // guards rest and sent
+	rest []byte     // the start of a line not yet ended
+	sent bool
+	addr chan string // cap 1
+}
+
+func (l *addrLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.sent {
+		return len(p), nil
+	}
+	l.rest = append(l.rest, p...)
+	for {
+		line, rest, ok := bytes.Cut(l.rest, []byte("\n"))
+		if !ok {
+			return len(p), nil
+		}
+		l.rest = rest
+		var rec struct{ Msg, Addr string }
+		if json.Unmarshal(line, &rec) == nil && rec.Msg == "serving KServe v2" && rec.Addr != "" {
+			l.sent = true
+			l.addr <- rec.Addr
+			return len(p), nil
+		}
+	}
+}
+
+// startServe serves repo as serveInBackground does and returns the address
+// once the server says it is ready.
 func startServe(t *testing.T, repo string, args ...string) string {
 	t.Helper()
 	ortest.Init(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	args = append([]string{"-server.addr", addr, "-repository.path", repo, "-log.level", "error"}, args...)
-	go func() { done <- serve(ctx, args, os.Environ(), io.Discard) }()
-	t.Cleanup(func() {
-		http.DefaultClient.CloseIdleConnections()
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve returned %v", err)
-		}
-	})
+	addr := serveInBackground(t, append([]string{"-repository.path", repo}, args...)...)
+	t.Cleanup(http.DefaultClient.CloseIdleConnections) // runs before serve is cancelled
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if resp, err := http.Get("http://" + addr + "/v2/health/ready"); err == nil {
 			resp.Body.Close()

@@ -37,8 +37,14 @@ func TestRolloutCLI(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	time.Sleep(100 * time.Millisecond) // let the controller analyse once; the output is read, not timed
-	out = rollout("status", url, "student-success")
+	// The controller analyses every 20ms: poll the status until it shows
+	// the checks of an analysis.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		out = rollout("status", url, "student-success")
+		if strings.Contains(out, "CHECK") || time.Now().After(deadline) {
+			break
+		}
+	}
 	for _, want := range []string{"step 1 of 2", "CHECK", "canary error rate", "THRESHOLD", "traffic: version 1 (50%), version 2 (50%)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)

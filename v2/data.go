@@ -1,4 +1,4 @@
-package server
+package v2
 
 import (
 	"encoding/binary"
@@ -8,45 +8,52 @@ import (
 )
 
 // dataDecoder appends the elements of a JSON "data" array, flat or nested
-// row-major, to dst as little-endian values of one data type.
+// row-major, to dst as little-endian values of one data type. The scanner
+// is passed to its methods, not kept in it: escape analysis does not tell
+// fields apart, and the name its errors box would send the scanner to the
+// heap too.
 type dataDecoder struct {
-	s     *scanner
-	dt    tensor.DataType
-	input string
-	dst   []byte
-	n     int // elements read
+	dt   tensor.DataType
+	td   *tensorDecoder
+	name string // the tensor's, for messages
+	dst  []byte
+	n    int // elements read
 }
 
-// decodeData reads a "data" value for an input of type dt; want is the
-// element count the shape promises (a capacity hint, checked later).
-func decodeData(s *scanner, input string, dt tensor.DataType, want int64) ([]byte, error) {
-	d := dataDecoder{s: s, dt: dt, input: input}
-	if want > 0 && dt != tensor.Bytes && want*int64(dt.Size()) <= int64(len(s.b)) {
-		// A JSON element takes at least two bytes, so a shape that promises
-		// more than the body could hold is not allowed to size the buffer.
-		d.dst = make([]byte, 0, want*int64(dt.Size()))
+// decodeData reads t's "data" value into the decoder's data arena. The
+// element count t's shape promises sizes the buffer, but only when the
+// header could hold that many (a JSON element takes at least two bytes),
+// and is checked later, by the registry or checkOutput.
+func (td *tensorDecoder) decodeData(s *scanner, t *tensor.Tensor) ([]byte, error) {
+	d := dataDecoder{dt: t.DataType, td: td, name: t.Name}
+	size, want := int64(t.DataType.Size()), tensor.Elements(t.Shape)
+	hint := 0
+	if size > 0 && want > 0 && want <= int64(len(s.b))/size {
+		hint = int(want * size)
 	}
+	d.dst = td.data.start(hint)
 	if s.peek() != '[' {
 		return nil, d.errorf("\"data\" must be an array")
 	}
-	if err := d.array(0); err != nil {
+	err := d.array(s, 0)
+	data := td.data.done(d.dst)
+	if err != nil {
 		return nil, err
 	}
-	if d.dst == nil {
-		d.dst = []byte{}
+	if data == nil {
+		data = []byte{}
 	}
-	return d.dst, nil
+	return data, nil
 }
 
 func (d *dataDecoder) errorf(format string, args ...any) error {
-	return tensor.Errorf(tensor.InvalidArgument, "input %q: "+format, append([]any{d.input}, args...)...)
+	return d.td.errorf(d.name, format, args...)
 }
 
-func (d *dataDecoder) array(depth int) error {
+func (d *dataDecoder) array(s *scanner, depth int) error {
 	if depth > 32 {
 		return d.errorf("\"data\" is nested more than 32 levels deep")
 	}
-	s := d.s
 	s.i++ // the '[' that peek saw
 	if s.consume(']') {
 		return nil
@@ -54,9 +61,9 @@ func (d *dataDecoder) array(depth int) error {
 	for {
 		var err error
 		if s.peek() == '[' {
-			err = d.array(depth + 1)
+			err = d.array(s, depth+1)
 		} else {
-			err = d.element()
+			err = d.element(s)
 			d.n++
 		}
 		if err != nil {
@@ -72,12 +79,12 @@ func (d *dataDecoder) array(depth int) error {
 	}
 }
 
-func (d *dataDecoder) element() error {
+func (d *dataDecoder) element(s *scanner) error {
 	switch d.dt {
 	case tensor.Bool:
-		return d.boolean()
+		return d.boolean(s)
 	case tensor.Bytes:
-		b, err := d.s.str()
+		b, err := s.str()
 		if err != nil {
 			return d.errorf("element %d: %v", d.n, err)
 		}
@@ -85,17 +92,38 @@ func (d *dataDecoder) element() error {
 		return nil
 	}
 	if d.dt == tensor.FP32 || d.dt == tensor.FP64 {
-		if f, end, ok := fastFloatAt(d.s.b, d.s.i); ok && (d.dt == tensor.FP64 || float32Exact(f)) {
-			d.s.i = end
+		if f, end, ok := fastFloatAt(s.b, s.i); ok && (d.dt == tensor.FP64 || float32Exact(f)) {
+			s.i = end
 			d.appendFloat(f)
 			return nil
 		}
 	}
-	num, err := d.s.number()
+	if d.td.nullNaN && isFloat(d.dt) && s.peek() == 'n' {
+		return d.null(s)
+	}
+	num, err := s.number()
 	if err != nil {
 		return d.errorf("element %d: expected a %s number: %v", d.n, d.dt, err)
 	}
 	return d.number(num)
+}
+
+// null reads a FP element the encoder wrote for NaN or an infinity, which
+// JSON cannot hold: it reads back as NaN.
+func (d *dataDecoder) null(s *scanner) error {
+	if w, err := s.literal(); err != nil || w != "null" {
+		return d.errorf("element %d: expected a %s number or null", d.n, d.dt)
+	}
+	if d.dt == tensor.FP16 {
+		d.dst = binary.LittleEndian.AppendUint16(d.dst, tensor.HalfFromFloat32(float32(math.NaN())))
+		return nil
+	}
+	d.appendFloat(math.NaN())
+	return nil
+}
+
+func isFloat(dt tensor.DataType) bool {
+	return dt == tensor.FP16 || dt == tensor.FP32 || dt == tensor.FP64
 }
 
 func (d *dataDecoder) appendFloat(f float64) {
@@ -106,8 +134,8 @@ func (d *dataDecoder) appendFloat(f float64) {
 	d.dst = binary.LittleEndian.AppendUint64(d.dst, math.Float64bits(f))
 }
 
-func (d *dataDecoder) boolean() error {
-	w, err := d.s.literal()
+func (d *dataDecoder) boolean(s *scanner) error {
+	w, err := s.literal()
 	switch {
 	case err != nil || w == "null":
 		return d.errorf("element %d: expected true or false for BOOL", d.n)

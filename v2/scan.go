@@ -1,4 +1,4 @@
-package server
+package v2
 
 import (
 	"strconv"
@@ -299,4 +299,20 @@ func (s *scanner) numberValue() (any, error) {
 		return nil, s.errorf("number %s out of range", n)
 	}
 	return f, nil
+}
+
+// params reads a "parameters" object, calling fn with each key and its
+// value as value reads it; a caller that wants one key need not build the
+// whole map.
+func (s *scanner) params(fn func(key []byte, v any)) error {
+	if s.peek() != '{' {
+		return s.errorf("\"parameters\" must be an object")
+	}
+	return s.object(func(key []byte) error {
+		v, err := s.value(1)
+		if err == nil {
+			fn(key, v)
+		}
+		return err
+	})
 }

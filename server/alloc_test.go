@@ -1,0 +1,107 @@
+package server
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/sluice-serving/sluice/registry"
+	"github.com/sluice-serving/sluice/runtime/ortest"
+	"github.com/sluice-serving/sluice/tensor"
+	"github.com/sluice-serving/sluice/v2"
+)
+
+// inferAllocs is the allocation budget of one binary infer call on the
+// mlp fixture, from the handler through routing, checks, the batcher and
+// ONNX Runtime and back to the encoded answer, as measured when the budget
+// was set (see docs/benchmarks.md). A change that adds allocations to the
+// request path fails here and must say why in the budget.
+const inferAllocs = 28
+
+func TestInferCallAllocationBudget(t *testing.T) {
+	s, body, hl := mlpServer(t)
+	ctx := &fasthttp.RequestCtx{}
+	hlen := strconv.Itoa(hl)
+	call := func() {
+		ctx.Request.Reset()
+		ctx.Response.Reset()
+		ctx.Request.Header.SetMethod("POST")
+		ctx.Request.SetRequestURI("/v2/models/mlp/infer")
+		ctx.Request.Header.Set(headerLength, hlen)
+		ctx.Request.SetBody(body)
+		s.handle(ctx)
+	}
+	call()
+	if ctx.Response.StatusCode() != fasthttp.StatusOK {
+		t.Fatalf("infer answered %d: %s", ctx.Response.StatusCode(), ctx.Response.Body())
+	}
+	n, _ := strconv.Atoi(string(ctx.Response.Header.Peek(headerLength)))
+	resp, err := v2.DecodeResponse(ctx.Response.Body(), n)
+	if err != nil || len(resp.Outputs) != 1 || !tensor.SameShape(resp.Outputs[0].Shape, []int64{1, 4}) {
+		t.Fatalf("answer %+v, %v; want probs [1,4]", resp, err)
+	}
+	allocs := testing.AllocsPerRun(500, call)
+	t.Logf("%.1f allocations per binary call, server to runtime and back", allocs)
+	if allocs > inferAllocs+raceSlack {
+		t.Errorf("%.1f allocations per binary call, budget %d", allocs, inferAllocs+raceSlack)
+	}
+}
+
+// mlpServer is a server over a repository holding the mlp fixture alone,
+// and a binary request body for it with its header length.
+func mlpServer(t testing.TB) (*Server, []byte, int) {
+	t.Helper()
+	ortest.Init(t)
+	dir := t.TempDir()
+	b, err := os.ReadFile(ortest.Fixture(t, "mlp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "mlp", "1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "mlp", "1", "model.onnx"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := registry.DefaultConfig()
+	cfg.Path = dir
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	reg, err := registry.New(cfg, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.LoadAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reg.Close(context.Background()) })
+	x := tensor.Tensor{Name: "x", DataType: tensor.FP32, Shape: []int64{1, 16}, Data: make([]byte, 64)}
+	body, hl, err := v2.AppendRequest(nil, &tensor.Request{Inputs: []tensor.Tensor{x}, Outputs: []tensor.OutputRequest{{Name: "probs", Binary: true}}}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Server{cfg: DefaultConfig(), models: reg, log: log}, body, hl
+}
+
+// BenchmarkInferCall is one binary mlp call through the handler, in
+// process: the request path's own cost, without the network.
+func BenchmarkInferCall(b *testing.B) {
+	s, body, hl := mlpServer(b)
+	ctx := &fasthttp.RequestCtx{}
+	hlen := strconv.Itoa(hl)
+	b.ReportAllocs()
+	for b.Loop() {
+		ctx.Request.Reset()
+		ctx.Response.Reset()
+		ctx.Request.Header.SetMethod("POST")
+		ctx.Request.SetRequestURI("/v2/models/mlp/infer")
+		ctx.Request.Header.Set(headerLength, hlen)
+		ctx.Request.SetBody(body)
+		s.handle(ctx)
+	}
+}
