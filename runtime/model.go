@@ -16,8 +16,7 @@ type Model struct {
 	path string
 	sig  Signature
 	cfg  SessionConfig
-	free chan *instance // idle instances; capacity = cfg.Instances
-	all  []*instance
+	all  []*instance // instance i belongs to the caller's worker i; see RunBatch
 }
 
 type instance struct {
@@ -39,7 +38,7 @@ func Load(path string, cfg SessionConfig) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{path: path, sig: sig, cfg: cfg, free: make(chan *instance, cfg.Instances)}
+	m := &Model{path: path, sig: sig, cfg: cfg}
 	opts, err := newSessionOptions(cfg)
 	if err != nil {
 		return nil, err
@@ -52,7 +51,6 @@ func Load(path string, cfg SessionConfig) (*Model, error) {
 			return nil, err
 		}
 		m.all = append(m.all, inst)
-		m.free <- inst
 	}
 	return m, nil
 }
@@ -95,24 +93,6 @@ func (m *Model) Close() {
 		inst.session.Destroy()
 	}
 	m.all = nil
-}
-
-// Run infers on inputs, given in signature order and already checked against
-// the signature, and returns every output in signature order. It waits for a
-// free instance until ctx ends; a ctx that ends during the run terminates it.
-func (m *Model) Run(ctx context.Context, inputs []tensor.Tensor) ([]tensor.Tensor, error) {
-	var inst *instance
-	select {
-	case inst = <-m.free:
-	case <-ctx.Done():
-		return nil, tensor.Errorf(tensor.DeadlineExceeded, "waiting for a free instance: %w", ctx.Err())
-	}
-	defer func() { m.free <- inst }()
-	items := []BatchItem{{Inputs: inputs}}
-	if _, err := inst.runBatch(ctx, m.sig, items, nil); err != nil {
-		return nil, err
-	}
-	return items[0].Outputs, nil
 }
 
 // runTerminable runs the session and turns the end of ctx into

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"math"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,7 +62,7 @@ func TestPPOCRSignature(t *testing.T) {
 func TestPPOCRRunGivesProbabilities(t *testing.T) {
 	m := loadPPOCR(t, runtime.DefaultSessionConfig())
 	in := fp32Tensor("x", []int64{3, 3, 48, 192}, func(i int) float32 { return float32(i%255)/255 - 0.5 })
-	out, err := m.Run(context.Background(), []tensor.Tensor{in})
+	out, err := runOne(context.Background(), m, in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,20 +77,11 @@ func TestPPOCRRunGivesProbabilities(t *testing.T) {
 	}
 }
 
-// endsOnceAdmitted is a context that has ended for everyone but Run's wait
-// for a free instance: its first Done never fires, later ones have. The run
-// is then terminated whatever the machine's speed, which a short timeout
-// racing a long run cannot promise.
-type endsOnceAdmitted struct {
-	context.Context // past its deadline
-	admitted        atomic.Bool
-}
-
-func (c *endsOnceAdmitted) Done() <-chan struct{} {
-	if c.admitted.CompareAndSwap(false, true) {
-		return make(chan struct{})
-	}
-	return c.Context.Done()
+// runOne runs one call alone on instance 0 and returns its outputs.
+func runOne(ctx context.Context, m *runtime.Model, inputs ...tensor.Tensor) ([]tensor.Tensor, error) {
+	items := []runtime.BatchItem{{Inputs: inputs}}
+	_, err := m.RunBatch(ctx, 0, items, nil)
+	return items[0].Outputs, err
 }
 
 func TestRunHonoursCancelledContext(t *testing.T) {
@@ -101,12 +91,14 @@ func TestRunHonoursCancelledContext(t *testing.T) {
 	in := fp32Tensor("x", []int64{64, 3, 48, 192}, func(i int) float32 { return 0.1 })
 	expired, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
 	defer cancel()
-	_, err := m.Run(&endsOnceAdmitted{Context: expired}, []tensor.Tensor{in})
+	// A context already ended sets the run's terminate flag before the
+	// run starts: it is terminated whatever the machine's speed.
+	_, err := runOne(expired, m, in)
 	if tensor.KindOf(err) != tensor.DeadlineExceeded || !strings.Contains(err.Error(), "inference cancelled") {
 		t.Fatalf("run past its deadline: err = %v (kind %v), want deadline exceeded from a terminated run", err, tensor.KindOf(err))
 	}
 	// The instance must be usable again after a terminated run.
-	if _, err := m.Run(context.Background(), []tensor.Tensor{fp32Tensor("x", []int64{1, 3, 48, 192}, func(int) float32 { return 0 })}); err != nil {
+	if _, err := runOne(context.Background(), m, fp32Tensor("x", []int64{1, 3, 48, 192}, func(int) float32 { return 0 })); err != nil {
 		t.Fatalf("run after a terminated run: %v", err)
 	}
 }

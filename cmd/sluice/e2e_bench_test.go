@@ -163,9 +163,14 @@ func rawORT(b *testing.B, src, input string, shape []int64, workers int) {
 	defer m.Close()
 	in := tensor.Tensor{Name: input, DataType: tensor.FP32, Shape: shape, Data: make([]byte, 4*tensor.Elements(shape))}
 	cpu0 := cpuTime()
+	worker := 0
 	lat, elapsed := drive(b, workers, func() func() error {
+		inst := worker % cfg.Instances // each worker owns one instance, as the batcher's do
+		worker++
+		items := make([]runtime.BatchItem, 1)
 		return func() error {
-			_, err := m.Run(context.Background(), []tensor.Tensor{in})
+			items[0] = runtime.BatchItem{Inputs: []tensor.Tensor{in}}
+			_, err := m.RunBatch(context.Background(), inst, items, nil)
 			return err
 		}
 	})

@@ -173,6 +173,12 @@ func zeroInput(shape []int64) []tensor.Tensor {
 	return []tensor.Tensor{{Name: "x", DataType: tensor.FP32, Shape: shape, Data: make([]byte, 4*tensor.Elements(shape))}}
 }
 
+// runOn runs inputs alone on instance i.
+func runOn(m *runtime.Model, i int, in []tensor.Tensor) error {
+	_, err := m.RunBatch(context.Background(), i, []runtime.BatchItem{{Inputs: in}}, nil)
+	return err
+}
+
 // rawThroughput keeps every session of a layout busy for d.
 func rawThroughput(path string, sessions, threads int, batch int64, d time.Duration) (float64, error) {
 	cfg := runtime.DefaultSessionConfig()
@@ -183,17 +189,17 @@ func rawThroughput(path string, sessions, threads int, batch int64, d time.Durat
 	}
 	defer m.Close()
 	in := zeroInput([]int64{batch, 3, 48, 192})
-	if _, err := m.Run(context.Background(), in); err != nil {
+	if err := runOn(m, 0, in); err != nil {
 		return 0, err
 	}
 	var done atomic.Int64
 	deadline := time.Now().Add(d)
 	start := time.Now()
 	var wg sync.WaitGroup
-	for range sessions {
-		wg.Go(func() {
+	for i := range sessions {
+		wg.Go(func() { // each worker owns one instance, as the batcher's do
 			for time.Now().Before(deadline) {
-				if _, err := m.Run(context.Background(), in); err == nil {
+				if err := runOn(m, i, in); err == nil {
 					done.Add(batch)
 				}
 			}
@@ -216,7 +222,7 @@ func (s *suite) rawLatency(path string) ([]time.Duration, error) {
 	var lat []time.Duration
 	for end := time.Now().Add(3 * s.window); time.Now().Before(end); {
 		t := time.Now()
-		if _, err := m.Run(context.Background(), in); err != nil {
+		if err := runOn(m, 0, in); err != nil {
 			return nil, err
 		}
 		lat = append(lat, time.Since(t))
