@@ -5,26 +5,36 @@ import (
 	"github.com/sluice-serving/sluice/tensor"
 )
 
+// checked is a call's checked request: its inputs in the model's order and
+// the indices of the outputs to return. A pooled pending call reuses it.
+type checked struct {
+	inputs []tensor.Tensor
+	seen   []bool
+	want   []int
+}
+
 // checkRequest verifies a request against the signature callers see and
-// returns its inputs in the model's order and the indices of the outputs to
-// return, in the order asked for (all, in model order, when none are named).
-func checkRequest(model string, sig runtime.Signature, req *tensor.Request) ([]tensor.Tensor, []int, error) {
-	ordered := make([]tensor.Tensor, len(sig.Inputs))
-	seen := make([]bool, len(sig.Inputs))
+// fills c with its inputs in the model's order and the indices of the
+// outputs to return, in the order asked for (all, in model order, when none
+// are named).
+func checkRequest(model string, sig runtime.Signature, req *tensor.Request, c *checked) error {
+	c.inputs = resize(c.inputs, len(sig.Inputs))
+	c.seen = resize(c.seen, len(sig.Inputs))
+	ordered, seen := c.inputs, c.seen
 	for i := range req.Inputs {
 		in := &req.Inputs[i]
 		j := indexOf(sig.Inputs, in.Name)
 		if j < 0 {
-			return nil, nil, tensor.Errorf(tensor.InvalidArgument, "input %q: model %q has no such input; its inputs are %s", in.Name, model, ioNames(sig.Inputs))
+			return tensor.Errorf(tensor.InvalidArgument, "input %q: model %q has no such input; its inputs are %s", in.Name, model, ioNames(sig.Inputs))
 		}
 		if seen[j] {
-			return nil, nil, tensor.Errorf(tensor.InvalidArgument, "input %q: given twice", in.Name)
+			return tensor.Errorf(tensor.InvalidArgument, "input %q: given twice", in.Name)
 		}
 		if err := checkInput(in, sig.Inputs[j]); err != nil {
-			return nil, nil, err
+			return err
 		}
 		if err := sameBatch(sig, in, &req.Inputs[0]); err != nil {
-			return nil, nil, err
+			return err
 		}
 		seen[j] = true
 		ordered[j] = *in
@@ -32,11 +42,22 @@ func checkRequest(model string, sig runtime.Signature, req *tensor.Request) ([]t
 	for j, ok := range seen {
 		if !ok {
 			io := sig.Inputs[j]
-			return nil, nil, tensor.Errorf(tensor.InvalidArgument, "input %q: missing; model %q expects it (%s %s)", io.Name, model, io.DataType, tensor.FormatShape(io.Dims))
+			return tensor.Errorf(tensor.InvalidArgument, "input %q: missing; model %q expects it (%s %s)", io.Name, model, io.DataType, tensor.FormatShape(io.Dims))
 		}
 	}
-	want, err := wantedOutputs(model, sig, req.Outputs)
-	return ordered, want, err
+	var err error
+	c.want, err = wantedOutputs(model, sig, req.Outputs, c.want)
+	return err
+}
+
+// resize returns s with n zero elements, reusing its array when it fits.
+func resize[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
 }
 
 func checkInput(in *tensor.Tensor, io runtime.IO) error {
@@ -66,15 +87,15 @@ func sameBatch(sig runtime.Signature, in, first *tensor.Tensor) error {
 	return nil
 }
 
-func wantedOutputs(model string, sig runtime.Signature, asked []tensor.OutputRequest) ([]int, error) {
+func wantedOutputs(model string, sig runtime.Signature, asked []tensor.OutputRequest, buf []int) ([]int, error) {
 	if len(asked) == 0 {
-		all := make([]int, len(sig.Outputs))
+		all := resize(buf, len(sig.Outputs))
 		for i := range all {
 			all[i] = i
 		}
 		return all, nil
 	}
-	want := make([]int, len(asked))
+	want := resize(buf, len(asked))
 	for i, o := range asked {
 		j := indexOf(sig.Outputs, o.Name)
 		if j < 0 {

@@ -23,7 +23,7 @@ type Version struct {
 	sig     runtime.Signature // what callers see: config dims applied
 	cfg     ModelConfig
 	hash    uint64    // content hash of model.onnx and config.yaml
-	items   sync.Pool // *batching.Item, reused after successful calls
+	pending sync.Pool // *pending, reused after successful calls
 }
 
 func loadVersion(ctx context.Context, name string, v int64, path string, cfg ModelConfig, metrics *batching.Metrics, log *slog.Logger) (*Version, error) {
@@ -146,32 +146,42 @@ func (v *Version) Stats() *batching.Stats { return v.batcher.Stats() }
 
 // Infer checks req against the signature and runs it through the batcher.
 func (v *Version) Infer(ctx context.Context, req *tensor.Request) (*tensor.Response, error) {
-	inputs, want, err := checkRequest(v.name, v.sig, req)
-	if err != nil {
-		return nil, err
+	p, _ := v.pending.Get().(*pending)
+	if p == nil {
+		p = &pending{}
+	}
+	if err := checkRequest(v.name, v.sig, req, &p.checked); err != nil {
+		return nil, err // p is dropped: an error is rare, and its buffers may hold the caller's tensors
 	}
 	prio, timeout, err := callParameters(req.Parameters)
 	if err != nil {
 		return nil, err
 	}
-	it, _ := v.items.Get().(*batching.Item)
-	if it == nil {
-		it = &batching.Item{}
-	}
+	inputs, it := p.inputs, &p.item
 	it.Inputs, it.Rows, it.Key = inputs, 1, shapeKey(inputs)
 	if v.sig.Batched {
 		it.Rows = int(inputs[0].Shape[0])
 	}
 	if err := v.batcher.Submit(ctx, it, prio, timeout); err != nil {
+		// After an error other than a rejection the item must not be
+		// reused (batching.Batcher.Submit): p goes to the collector.
 		return nil, fmt.Errorf("model %q version %s: %w", v.name, v.label, err)
 	}
-	resp := &tensor.Response{ModelName: v.name, ModelVersion: v.label, ID: req.ID, Outputs: make([]tensor.Tensor, len(want))}
-	for i, j := range want {
+	resp := &tensor.Response{ModelName: v.name, ModelVersion: v.label, ID: req.ID, Outputs: make([]tensor.Tensor, len(p.want))}
+	for i, j := range p.want {
 		resp.Outputs[i] = it.Outputs[j]
 	}
-	it.Inputs = nil
-	v.items.Put(it)
+	it.Inputs, it.Outputs = nil, nil
+	clear(p.inputs) // pins no caller's tensors while pooled
+	v.pending.Put(p)
 	return resp, nil
+}
+
+// pending is one call's reusable state: its batcher item and the buffers
+// its checks fill; pooled per version and reused after a successful call.
+type pending struct {
+	item batching.Item
+	checked
 }
 
 // callParameters reads Triton's per-request "priority" (a level, 1 first)
