@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -25,24 +24,7 @@ func studentRepo(t testing.TB, v2 string, extra string) string {
 	if v2 != "" {
 		src = ortest.Fixture(t, v2)
 	}
-	dir := t.TempDir()
-	for v, from := range map[string]string{"1": ortest.Path(t, "models/student-success/1/model.onnx"), "2": src} {
-		b, err := os.ReadFile(from)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.MkdirAll(filepath.Join(dir, "student", v), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, "student", v, "model.onnx"), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cfg := "version_policy: all\ninstances: 1\nmax_batch_size: 16\n" + extra
-	if err := os.WriteFile(filepath.Join(dir, "student", "config.yaml"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return dir
+	return rollout.StudentFolder(t, src, "version_policy: all\ninstances: 1\nmax_batch_size: 16\n"+extra)
 }
 
 // gateway is a registry over dir with its rollout controller, as `serve`

@@ -21,23 +21,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // registry, its folder and both versions.
 func twoVersions(t *testing.T) (*registry.Registry, string, *registry.Version, *registry.Version) {
 	t.Helper()
-	ortest.Init(t)
-	dir := t.TempDir()
-	for _, v := range []string{"1", "2"} {
-		b, err := os.ReadFile(ortest.Path(t, filepath.Join("models/student-success", v, "model.onnx")))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.MkdirAll(filepath.Join(dir, "student", v), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, "student", v, "model.onnx"), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(dir, "student", "config.yaml"), []byte("version_policy: all\ninstances: 1\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir := studentFolder(t, ortest.Path(t, "models/student-success/2/model.onnx"), "version_policy: all\ninstances: 1\n")
 	cfg := registry.DefaultConfig()
 	cfg.Path = dir
 	r, err := registry.New(cfg, quiet, nil)

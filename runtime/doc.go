@@ -1,10 +1,12 @@
 // Package runtime wraps ONNX Runtime: the one process-wide environment, model
-// signatures, session options and execution providers, and a pool of
-// instances per model version that runs inference on tensor values.
+// signatures, session options and execution providers, and the instances
+// of each model version (a session each, with its reused batch buffers)
+// that run batches of tensor values.
 //
 // It is the only package that imports onnxruntime_go. Invariants: the
 // environment is initialised once and destroyed last; every ORT object a
 // function creates is destroyed by that function or by the owner it is handed
-// to (a Model destroys its sessions in Close); a context that ends while a run
+// to (a Model destroys its sessions in Close); instance i has one user at a
+// time, its owner (the batcher's worker i); a context that ends while a run
 // is in flight terminates that run through its RunOptions.
 package runtime
