@@ -15,8 +15,8 @@ func TestStatisticsAndMetrics(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 16 {
 		wg.Go(func() {
-			if status, _, body := s.do(t, "POST", "/v2/models/student-success/infer", req, nil); status != 200 {
-				t.Errorf("infer: %d %s", status, body)
+			if status, _, body, err := s.try("POST", "/v2/models/student-success/infer", req, nil); err != nil || status != 200 {
+				t.Errorf("infer: %d %s %v", status, body, err)
 			}
 		})
 	}

@@ -116,26 +116,46 @@ func copyTree(t testing.TB, src, dst string) {
 
 var httpClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 128}}
 
-// do sends a request and returns status, headers and body.
+// do sends a request and returns status, headers and body; it fails the
+// test on a transport error, so it runs on the test goroutine only.
 func (s *testServer) do(t testing.TB, method, path string, body []byte, hdr map[string]string) (int, http.Header, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, s.url+path, bytes.NewReader(body))
+	status, h, b, err := s.try(method, path, body, hdr)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return status, h, b
+}
+
+// try sends a request and reports a transport error instead of failing the
+// test: the form for goroutines other than the test's.
+func (s *testServer) try(method, path string, body []byte, hdr map[string]string) (int, http.Header, []byte, error) {
+	req, err := http.NewRequest(method, s.url+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, nil, err
 	}
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
 	resp, err := httpClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		return 0, nil, nil, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
+	return resp.StatusCode, resp.Header, b, err
+}
+
+// waitFor polls cond until it holds, failing the test after a generous
+// deadline rather than spinning forever when the thing awaited broke.
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if cond() {
+			return
+		}
 	}
-	return resp.StatusCode, resp.Header, b
+	t.Fatalf("timed out waiting for %s", what)
 }
 
 func mustJSON(t testing.TB, v any) []byte {

@@ -70,9 +70,12 @@ func TestReplacingAVersionUnderLoadLosesNoCall(t *testing.T) {
 	for range 32 {
 		wg.Go(func() {
 			for !stop.Load() {
-				status, _, body := s.do(t, "POST", "/v2/models/rowid/infer", rowidCall, nil)
+				status, _, body, err := s.try("POST", "/v2/models/rowid/infer", rowidCall, nil)
 				calls.Add(1)
 				switch {
+				case err != nil:
+					errs <- err.Error()
+					return
 				case status != 200:
 					errs <- string(body)
 					return
@@ -84,16 +87,13 @@ func TestReplacingAVersionUnderLoadLosesNoCall(t *testing.T) {
 			}
 		})
 	}
-	for calls.Load() < 200 {
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, "200 calls to version 1", func() bool { return calls.Load() >= 200 })
 	s.addVersion(t, "rowid", "rowid", "2")
 	if err := s.reg.Poll(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	for seen := v2.Load(); v2.Load() < seen+200; {
-		time.Sleep(time.Millisecond)
-	}
+	seen := v2.Load()
+	waitFor(t, "200 calls to version 2", func() bool { return v2.Load() >= seen+200 })
 	stop.Store(true)
 	wg.Wait()
 	close(errs)
