@@ -3,13 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -69,37 +67,6 @@ func serveInBackground(tb testing.TB, args ...string) string {
 		tb.Fatal("serve never said where it serves")
 	}
 	return ""
-}
-
-// addrLog is serve's log destination in tests: it passes on the address of
-// the "serving KServe v2" line, once, and drops the rest.
-type addrLog struct {
-	mu   sync.Mutex // guards rest and sent
-	rest []byte     // the start of a line not yet ended
-	sent bool
-	addr chan string // cap 1
-}
-
-func (l *addrLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.sent {
-		return len(p), nil
-	}
-	l.rest = append(l.rest, p...)
-	for {
-		line, rest, ok := bytes.Cut(l.rest, []byte("\n"))
-		if !ok {
-			return len(p), nil
-		}
-		l.rest = rest
-		var rec struct{ Msg, Addr string }
-		if json.Unmarshal(line, &rec) == nil && rec.Msg == "serving KServe v2" && rec.Addr != "" {
-			l.sent = true
-			l.addr <- rec.Addr
-			return len(p), nil
-		}
-	}
 }
 
 // startServe serves repo as serveInBackground does and returns the address

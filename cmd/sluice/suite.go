@@ -246,16 +246,17 @@ func (s *suite) sluice(ctx context.Context, model, src, config, label string, co
 	if err := os.WriteFile(filepath.Join(repo, model, "config.yaml"), []byte(config), 0o644); err != nil {
 		return nil, err
 	}
-	addr, err := freeAddr()
+	sctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	logs := &addrLog{addr: make(chan string, 1)}
+	go func() {
+		done <- serve(sctx, []string{"-server.addr", "127.0.0.1:0", "-repository.path", repo, "-log.level", "info", "-log.format", "json", "-repository.control_mode", "none"}, nil, logs)
+	}()
+	defer func() { stop(); <-done; runtime.Init(mustLibrary()) }() // serve ends the environment; the suite goes on
+	addr, err := servedAt(ctx, logs, done)
 	if err != nil {
 		return nil, err
 	}
-	sctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() {
-		done <- serve(sctx, []string{"-server.addr", addr, "-repository.path", repo, "-log.level", "error", "-repository.control_mode", "none"}, nil, io.Discard)
-	}()
-	defer func() { stop(); <-done; runtime.Init(mustLibrary()) }() // serve ends the environment; the suite goes on
 	c := client.New("http://"+addr, conc*2)
 	if err := waitFor(ctx, c); err != nil {
 		return nil, err
@@ -285,13 +286,20 @@ func mustLibrary() string {
 	return lib
 }
 
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+// servedAt waits for serve to say where it listens; serve returning first
+// (its error goes back on done, for the deferred wait) is a failure.
+func servedAt(ctx context.Context, logs *addrLog, done chan error) (string, error) {
+	select {
+	case addr := <-logs.addr:
+		return addr, nil
+	case err := <-done:
+		done <- err
+		return "", fmt.Errorf("serve returned before it was serving: %v", err)
+	case <-ctx.Done():
+		return "", ctx.Err()
+	case <-time.After(time.Minute):
+		return "", fmt.Errorf("serve never said where it serves")
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
 }
 
 func waitFor(ctx context.Context, c *client.Client) error {
