@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -159,13 +160,24 @@ func serve(ctx context.Context, args, environ []string, stderr io.Writer) error 
 			case <-actx.Done():
 				return
 			case now := <-autoTicker.C:
-				rec.Tick(now, modelLoads(reg))
+				recommend(log, rec, reg, now)
 			}
 		}
 	}()
 	defer func() { stopAutoscale(); autoTicker.Stop(); <-recommended }()
 	log.Info("serving KServe v2", "addr", ln.Addr().String(), "models", reg.Names())
 	return server.New(cfg.Server, reg, ctl, promReg, log).WithAutoscale(rec).Serve(ctx, ln, drainTime)
+}
+
+// recommend is one recommender tick; a panic in it is logged and the next
+// tick tries again, rather than ending the process.
+func recommend(log *slog.Logger, rec *autoscale.Recommender, reg *registry.Registry, now time.Time) {
+	defer func() {
+		if v := recover(); v != nil {
+			log.Error("replica recommendation panicked", "panic", v, "stack", string(debug.Stack()))
+		}
+	}()
+	rec.Tick(now, modelLoads(reg))
 }
 
 // modelLoads sums each model's versions into what the recommender reads.
