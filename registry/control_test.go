@@ -2,11 +2,13 @@ package registry_test
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 
+	"github.com/sluice-serving/sluice/registry"
 	"github.com/sluice-serving/sluice/runtime/ortest"
 	"github.com/sluice-serving/sluice/tensor"
 )
@@ -60,5 +62,27 @@ func TestLookupWhileTheModelIsRetired(t *testing.T) {
 				t.Errorf("%d lookups answered %v, want not found or unavailable", n, kind)
 			}
 		}
+	}
+}
+
+// Until the first load has finished the registry is not ready, and a model
+// it does not know yet may still come: Unavailable, not NotFound.
+func TestNotReadyUntilTheRepositoryHasLoaded(t *testing.T) {
+	ortest.Init(t)
+	cfg := registry.DefaultConfig()
+	cfg.Path = repo(t, map[string]map[string]string{"m": {"1": ortest.Fixture(t, "mlp")}}, nil)
+	r, err := registry.New(cfg, slog.New(slog.DiscardHandler), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(context.Background()) })
+	if _, err := r.Lookup("m", ""); r.Ready() || tensor.KindOf(err) != tensor.Unavailable {
+		t.Fatalf("before loading: ready %v, lookup %v; want not ready and unavailable", r.Ready(), err)
+	}
+	if err := r.LoadAll(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Lookup("other", ""); !r.Ready() || tensor.KindOf(err) != tensor.NotFound {
+		t.Fatalf("after loading: ready %v, lookup of an unknown model %v; want ready and not found", r.Ready(), err)
 	}
 }

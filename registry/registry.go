@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -47,6 +48,10 @@ type Registry struct {
 
 	filesMu sync.Mutex // guards files
 	files   map[string]fileStamp
+
+	// loaded turns true when the first LoadAll has finished: until then the
+	// server is live but not ready, and an unknown model may still come.
+	loaded atomic.Bool
 }
 
 // Model is one named model: the versions that serve and what became of
@@ -106,7 +111,9 @@ func (r *Registry) CheckRolloutSpecs(check func([]byte) error) {
 // control mode. A model or version that fails is logged and recorded and
 // the rest still load; only an unreadable repository folder is an error.
 func (r *Registry) LoadAll(ctx context.Context) error {
-	return r.Poll(ctx)
+	err := r.Poll(ctx)
+	r.loaded.Store(err == nil)
+	return err
 }
 
 // Poll brings the loaded models in line with the folder: new models and
@@ -224,6 +231,8 @@ func (r *Registry) Lookup(name, version string) (*Version, error) {
 func (r *Registry) lookupLocked(name, version string) (*Version, error) {
 	m := r.models[name]
 	switch {
+	case m == nil && !r.loaded.Load():
+		return nil, tensor.Errorf(tensor.Unavailable, "model %q: the model repository is still loading", name)
 	case m == nil:
 		return nil, tensor.Errorf(tensor.NotFound, "model %q not found", name)
 	case m.unloaded:
@@ -257,8 +266,12 @@ func failureNote(m *Model) string {
 	return ""
 }
 
-// Ready reports whether every model not unloaded on purpose serves.
+// Ready reports whether the repository has loaded and every model not
+// unloaded on purpose serves.
 func (r *Registry) Ready() bool {
+	if !r.loaded.Load() {
+		return false
+	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	for _, m := range r.models {

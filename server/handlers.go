@@ -105,7 +105,7 @@ func (s *Server) serverReady(ctx *fasthttp.RequestCtx) {
 		writeJSON(ctx, fasthttp.StatusOK, map[string]bool{"ready": true})
 		return
 	}
-	writeJSON(ctx, fasthttp.StatusServiceUnavailable, map[string]any{"ready": false, "error": "not every model has a ready version"})
+	writeJSON(ctx, fasthttp.StatusServiceUnavailable, map[string]any{"ready": false, "error": "the model repository is still loading, or a model has no ready version"})
 }
 
 type tensorMeta struct {

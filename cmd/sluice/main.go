@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"sync"
 	"syscall"
 	"time"
 
@@ -105,14 +106,22 @@ func serve(ctx context.Context, args, environ []string, stderr io.Writer) error 
 	defer runtime.Shutdown()
 	log.Info("onnx runtime loaded", "version", runtime.Version(), "library", lib)
 
+	return runServe(ctx, cfg, log)
+}
+
+// runServe opens the port first, so probes meet a starting server (live
+// 200, ready 503) rather than a refused connection, then loads the models
+// and starts the loops. Shutdown order: the server stops taking calls and
+// finishes those in flight, the loops stop, the rollout controller stops
+// its shadow workers, the registry drains every queue, and the runtime
+// goes last (serve's deferred Shutdown).
+func runServe(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	promReg := prometheus.NewRegistry()
 	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg, err := registry.New(cfg.Repository, log, promReg)
 	if err != nil {
 		return err
 	}
-	// Shutdown order: the server stops taking calls (Serve returns), then
-	// the registry drains every queue, then the runtime goes.
 	defer func() {
 		dctx, cancel := context.WithTimeout(context.Background(), drainTime)
 		defer cancel()
@@ -126,47 +135,55 @@ func serve(ctx context.Context, args, environ []string, stderr io.Writer) error 
 		return err
 	}
 	defer ctl.Close() // before the registry drains: shadow copies stop first
-	if err := reg.LoadAll(ctx); err != nil {
+	rec := autoscale.NewRecommender(cfg.Autoscale)
+	if err := autoscale.Register(promReg, rec); err != nil {
 		return err
-	}
-	ctl.Restore(ctx)
-	rctx, stopRollouts := context.WithCancel(ctx)
-	rollTicker := time.NewTicker(cfg.Repository.RolloutInterval)
-	rolled := make(chan struct{})
-	go func() { defer close(rolled); ctl.Run(rctx, rollTicker.C) }()
-	defer func() { stopRollouts(); rollTicker.Stop(); <-rolled }()
-	if cfg.Repository.ControlMode == registry.ModePoll {
-		wctx, stopWatch := context.WithCancel(ctx)
-		ticker := time.NewTicker(cfg.Repository.PollInterval)
-		watched := make(chan struct{})
-		go func() { defer close(watched); reg.Watch(wctx, ticker.C) }()
-		defer func() { stopWatch(); ticker.Stop(); <-watched }()
 	}
 	ln, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		return fmt.Errorf("server.addr: %w", err)
 	}
-	rec := autoscale.NewRecommender(cfg.Autoscale)
-	if err := autoscale.Register(promReg, rec); err != nil {
+	srv := server.New(cfg.Server, reg, ctl, promReg, log).WithAutoscale(rec)
+	sctx, stopServing := context.WithCancel(ctx)
+	defer stopServing()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(sctx, ln, drainTime) }()
+	log.Info("serving KServe v2", "addr", ln.Addr().String(), "repository", cfg.Repository.Path)
+	if err := reg.LoadAll(ctx); err != nil {
+		stopServing()
+		<-served
 		return err
 	}
-	actx, stopAutoscale := context.WithCancel(ctx)
-	autoTicker := time.NewTicker(cfg.Autoscale.Interval)
-	recommended := make(chan struct{})
-	go func() {
-		defer close(recommended)
+	ctl.Restore(ctx)
+	log.Info("models loaded; ready", "models", reg.Names())
+	defer startLoops(ctx, cfg, reg, ctl, rec, log)()
+	return <-served
+}
+
+// startLoops starts the rollout analysis, repository polling and replica
+// recommendation loops; the function it returns stops them and waits.
+func startLoops(ctx context.Context, cfg config.Config, reg *registry.Registry, ctl *rollout.Controller, rec *autoscale.Recommender, log *slog.Logger) func() {
+	lctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	every := func(d time.Duration, loop func(<-chan time.Time)) {
+		ticker := time.NewTicker(d)
+		wg.Go(func() { defer ticker.Stop(); loop(ticker.C) })
+	}
+	every(cfg.Repository.RolloutInterval, func(ticks <-chan time.Time) { ctl.Run(lctx, ticks) })
+	if cfg.Repository.ControlMode == registry.ModePoll {
+		every(cfg.Repository.PollInterval, func(ticks <-chan time.Time) { reg.Watch(lctx, ticks) })
+	}
+	every(cfg.Autoscale.Interval, func(ticks <-chan time.Time) {
 		for {
 			select {
-			case <-actx.Done():
+			case <-lctx.Done():
 				return
-			case now := <-autoTicker.C:
+			case now := <-ticks:
 				recommend(log, rec, reg, now)
 			}
 		}
-	}()
-	defer func() { stopAutoscale(); autoTicker.Stop(); <-recommended }()
-	log.Info("serving KServe v2", "addr", ln.Addr().String(), "models", reg.Names())
-	return server.New(cfg.Server, reg, ctl, promReg, log).WithAutoscale(rec).Serve(ctx, ln, drainTime)
+	})
+	return func() { stop(); wg.Wait() }
 }
 
 // recommend is one recommender tick; a panic in it is logged and the next
