@@ -27,6 +27,7 @@ import (
 	"github.com/sluice-serving/sluice/config"
 	"github.com/sluice-serving/sluice/registry"
 	"github.com/sluice-serving/sluice/rollout"
+	"github.com/sluice-serving/sluice/server"
 )
 
 // kustomization is the part of a kustomization.yaml the test checks.
@@ -34,6 +35,14 @@ type kustomization struct {
 	APIVersion string   `json:"apiVersion"`
 	Kind       string   `json:"kind"`
 	Resources  []string `json:"resources"`
+	Images     []struct {
+		Name    string `json:"name"`
+		NewName string `json:"newName"`
+		NewTag  string `json:"newTag"`
+	} `json:"images"`
+	Patches []struct {
+		Path string `json:"path"`
+	} `json:"patches"`
 }
 
 func manifests(t *testing.T) []string {
@@ -119,6 +128,16 @@ func check(t *testing.T, path string, obj any) {
 		for _, r := range o.Resources {
 			if _, err := os.Stat(filepath.Join(filepath.Dir(path), r)); err != nil {
 				t.Errorf("%s: resource %s: %v", path, r, err)
+			}
+		}
+		for _, p := range o.Patches {
+			if _, err := os.Stat(filepath.Join(filepath.Dir(path), p.Path)); err != nil {
+				t.Errorf("%s: patch %s: %v", path, p.Path, err)
+			}
+		}
+		for _, im := range o.Images {
+			if im.NewTag != server.Version && !strings.HasPrefix(im.NewTag, server.Version+"-") {
+				t.Errorf("%s: image %s tagged %q; the one version is %s (server.Version, the Makefile's VERSION)", path, im.Name, im.NewTag, server.Version)
 			}
 		}
 	case *corev1.ConfigMap:
