@@ -193,6 +193,12 @@ func ParseModelConfig(b []byte, cfg *ModelConfig) error {
 	if err := yaml.UnmarshalStrict(b, cfg); err != nil {
 		return tensor.WithKind(tensor.InvalidArgument, err)
 	}
+	// The default instances (one per CPU the process may use) suit the
+	// CPU; on a GPU one session per device is Triton's default count.
+	var keys map[string]json.RawMessage
+	if cfg.Provider != "cpu" && yaml.Unmarshal(b, &keys) == nil && keys["instances"] == nil {
+		cfg.Instances = 1
+	}
 	return tensor.WithKind(tensor.InvalidArgument, cfg.Validate())
 }
 

@@ -49,3 +49,21 @@ func TestVersionPolicy(t *testing.T) {
 		t.Error("a bare number was accepted as a duration")
 	}
 }
+
+// A GPU model without an instances key gets one session per GPU, as
+// Triton's instance_group count defaults to; a CPU model gets the CPUs.
+func TestGPUModelsDefaultToOneInstancePerGPU(t *testing.T) {
+	for _, tt := range []struct {
+		yaml string
+		want int
+	}{
+		{"provider: cuda\nfallback: cpu\ngpus: [0, 1]\n", 1},
+		{"provider: cuda\nfallback: cpu\ninstances: 3\n", 3},
+		{"provider: cpu\n", DefaultModelConfig().Instances},
+	} {
+		cfg := DefaultModelConfig()
+		if err := ParseModelConfig([]byte(tt.yaml), &cfg); err != nil || cfg.Instances != tt.want {
+			t.Errorf("%q: instances %d, %v; want %d", tt.yaml, cfg.Instances, err, tt.want)
+		}
+	}
+}

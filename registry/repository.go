@@ -110,7 +110,7 @@ func (r *Registry) loadWanted(ctx context.Context, name, dir string, src *config
 			continue
 		}
 		nv.hash = h
-		r.log.Info("model version ready", "model", name, "version", v, "instances", src.cfg.Instances, "load_time", time.Since(start).Round(time.Millisecond))
+		r.log.Info("model version ready", "model", name, "version", v, "sessions", nv.Instances(), "load_time", time.Since(start).Round(time.Millisecond))
 		next = append(next, nv)
 		if old != nil {
 			drop = append(drop, old)

@@ -41,10 +41,15 @@ func loadVersion(ctx context.Context, name string, v int64, path string, cfg Mod
 		m.Close()
 		return nil, fmt.Errorf("model %q version %d: warm-up inference failed: %w", name, v, err)
 	}
-	r := &runner{model: m, scratch: make([][]runtime.BatchItem, cfg.Instances)}
+	// One batcher worker per session the runtime created: instances per
+	// GPU times the GPUs, or what a CPU fallback made of them.
+	sessions := m.Instances()
+	r := &runner{model: m, scratch: make([][]runtime.BatchItem, sessions)}
 	stats := metrics.NewStats(name, ver.label, cfg.MaxBatchSize)
 	blog := batching.WithLogger(log.With("model", name, "version", ver.label))
-	if ver.batcher, err = batching.New(cfg.batcherConfig(), r.run, stats, blog); err != nil {
+	bcfg := cfg.batcherConfig()
+	bcfg.Instances = sessions
+	if ver.batcher, err = batching.New(bcfg, r.run, stats, blog); err != nil {
 		m.Close()
 		return nil, fmt.Errorf("model %q: config.yaml: %w", name, err)
 	}
@@ -138,8 +143,8 @@ func (v *Version) Label() string { return v.label }
 // Signature is what callers must send and will get.
 func (v *Version) Signature() runtime.Signature { return v.sig }
 
-// Instances is how many inferences the version runs at once.
-func (v *Version) Instances() int { return v.cfg.Instances }
+// Instances is how many inferences the version runs at once: its sessions.
+func (v *Version) Instances() int { return v.model.Instances() }
 
 // Stats are the version's batching statistics.
 func (v *Version) Stats() *batching.Stats { return v.batcher.Stats() }

@@ -3,9 +3,11 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	ort "github.com/yalue/onnxruntime_go"
 )
@@ -13,16 +15,41 @@ import (
 // ORTVersion is the ONNX Runtime release that `make ort` installs.
 const ORTVersion = "1.30.0"
 
+// GPUORTVersion is the ONNX Runtime release of the GPU build that `make
+// ort-gpu` installs, with its CUDA and TensorRT providers beside it.
+const GPUORTVersion = "1.29.0"
+
 // cachedLibrary is where scripts/fetch-ort.sh puts the library, relative to
 // the repository root.
 var cachedLibrary = filepath.Join(".cache", "onnxruntime", ORTVersion, "libonnxruntime.so.1")
 
-// envMu guards envPath: ORT allows one environment per process, so a second
-// Init must agree with the first about which library it loaded.
+// cachedGPULibrary is where scripts/fetch-ort-gpu.sh puts the GPU build.
+var cachedGPULibrary = filepath.Join(".cache", "onnxruntime-gpu", GPUORTVersion, "libonnxruntime.so")
+
+// GPULibraryHint is where `make ort-gpu` puts the GPU build, for messages.
+var GPULibraryHint = cachedGPULibrary
+
+// envMu guards envPath and ortAPI: ORT allows one environment per
+// process, so a second Init must agree with the first about which library
+// it loaded, and the API table found in it lives as long as it does.
 var (
 	envMu   sync.Mutex
 	envPath string
 )
+
+// logger takes the runtime's warnings, such as a version running on the
+// CPU because its GPU provider cannot; slog.Default() until SetLogger.
+var logger atomic.Pointer[slog.Logger]
+
+// SetLogger sends the runtime's warnings to l.
+func SetLogger(l *slog.Logger) { logger.Store(l) }
+
+func warnLog() *slog.Logger {
+	if l := logger.Load(); l != nil {
+		return l
+	}
+	return slog.Default()
+}
 
 // Init loads the ONNX Runtime shared library at libPath and creates the
 // process's environment. Calling it again with the same path is a no-op, so
@@ -54,8 +81,15 @@ func Shutdown() error {
 	if envPath == "" {
 		return nil
 	}
-	envPath = ""
+	envPath, ortAPI = "", nil
 	return ort.DestroyEnvironment()
+}
+
+// LibraryPath is the library Init loaded; empty before Init.
+func LibraryPath() string {
+	envMu.Lock()
+	defer envMu.Unlock()
+	return envPath
 }
 
 // Version is the version string of the loaded ONNX Runtime library.
@@ -64,12 +98,22 @@ func Version() string { return ort.GetVersion() }
 // FindLibrary looks for the library `make ort` installs in dir and each of its
 // parents, so the binary and tests run from any folder of the repository.
 func FindLibrary(dir string) (string, error) {
+	return findUp(dir, cachedLibrary, "run `make ort`, or set ONNXRUNTIME_LIB to the library's path")
+}
+
+// FindGPULibrary is FindLibrary for the GPU build that `make ort-gpu`
+// installs.
+func FindGPULibrary(dir string) (string, error) {
+	return findUp(dir, cachedGPULibrary, "run `make ort-gpu`")
+}
+
+func findUp(dir, rel, fix string) (string, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return "", err
 	}
 	for d := abs; ; d = filepath.Dir(d) {
-		p := filepath.Join(d, cachedLibrary)
+		p := filepath.Join(d, rel)
 		if _, err := os.Stat(p); err == nil {
 			return p, nil
 		}
@@ -77,5 +121,5 @@ func FindLibrary(dir string) (string, error) {
 			break
 		}
 	}
-	return "", errors.New("onnx runtime library " + cachedLibrary + " not found in " + abs + " or above: run `make ort`, or set ONNXRUNTIME_LIB to the library's path")
+	return "", errors.New("onnx runtime library " + rel + " not found in " + abs + " or above: " + fix)
 }

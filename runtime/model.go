@@ -17,6 +17,10 @@ type Model struct {
 	sig  Signature
 	cfg  SessionConfig
 	all  []*instance // instance i belongs to the caller's worker i; see RunBatch
+	// placed is where each instance runs, fallback why a GPU provider was
+	// not used ("" when it was, or was not asked for).
+	placed   []Placement
+	fallback string
 }
 
 type instance struct {
@@ -28,8 +32,10 @@ type instance struct {
 	values []ort.Value // scratch for the inputs' and outputs' ORT values
 }
 
-// Load creates cfg.Instances sessions for the model file at path. On any
-// failure it destroys what it created, so a bad model leaks nothing.
+// Load creates the sessions cfg plans (Plan) for the model file at path.
+// When a GPU provider cannot run, fallback: fail returns why (kind
+// Unavailable) and fallback: cpu logs it and creates as many CPU sessions.
+// On any failure it destroys what it created, so a bad model leaks nothing.
 func Load(path string, cfg SessionConfig) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -38,14 +44,34 @@ func Load(path string, cfg SessionConfig) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{path: path, sig: sig, cfg: cfg}
-	opts, err := newSessionOptions(cfg)
-	if err != nil {
+	if err := checkCUDAGraph(cfg, sig); err != nil {
 		return nil, err
 	}
-	defer opts.Destroy()
-	for range cfg.Instances {
-		inst, err := newInstance(path, sig, opts)
+	plan := Plan(cfg)
+	m, err := loadPlaced(path, sig, cfg, plan)
+	if err == nil || cfg.Fallback != FallbackCPU || !gpuProblem(err) {
+		return m, err
+	}
+	warnLog().Warn("execution provider unavailable, running on the CPU instead (fallback: cpu)",
+		"model", path, "provider", cfg.Provider, "reason", err.Error(), "sessions", len(plan))
+	m, cpuErr := loadPlaced(path, sig, cfg, cpuPlan(len(plan)))
+	if cpuErr != nil {
+		return nil, cpuErr
+	}
+	m.fallback = err.Error()
+	return m, nil
+}
+
+// loadPlaced creates one session per placement.
+func loadPlaced(path string, sig Signature, cfg SessionConfig, plan []Placement) (*Model, error) {
+	if err := CheckProvider(plan[0].Provider); err != nil {
+		return nil, err
+	}
+	m := &Model{path: path, sig: sig, cfg: cfg, placed: plan}
+	opts := optionSet{cfg: cfg, byPlace: map[Placement]*ort.SessionOptions{}}
+	defer opts.destroy()
+	for _, p := range plan {
+		inst, err := opts.newInstance(path, sig, p)
 		if err != nil {
 			m.Close()
 			return nil, err
@@ -53,6 +79,37 @@ func Load(path string, cfg SessionConfig) (*Model, error) {
 		m.all = append(m.all, inst)
 	}
 	return m, nil
+}
+
+// optionSet holds one set of session options per placement, made when a
+// session first needs it and destroyed once every session exists.
+type optionSet struct {
+	cfg     SessionConfig
+	byPlace map[Placement]*ort.SessionOptions
+}
+
+// newInstance creates a session at p; a failure on a GPU provider is that
+// provider's (providerErr), since the model itself was read already.
+func (s optionSet) newInstance(path string, sig Signature, p Placement) (*instance, error) {
+	o, ok := s.byPlace[p]
+	if !ok {
+		var err error
+		if o, err = newSessionOptions(s.cfg, p); err != nil {
+			return nil, err
+		}
+		s.byPlace[p] = o
+	}
+	inst, err := newInstance(path, sig, o)
+	if err != nil && p.Provider != ProviderCPU {
+		return nil, providerErr(p, err)
+	}
+	return inst, err
+}
+
+func (s optionSet) destroy() {
+	for _, o := range s.byPlace {
+		o.Destroy()
+	}
 }
 
 func newInstance(path string, sig Signature, opts *ort.SessionOptions) (*instance, error) {
@@ -83,8 +140,16 @@ func (m *Model) Signature() Signature { return m.sig }
 // Path is the model file the sessions were made from.
 func (m *Model) Path() string { return m.path }
 
-// Instances is the number of inferences that can run at once.
-func (m *Model) Instances() int { return m.cfg.Instances }
+// Instances is the number of inferences that can run at once: its
+// sessions, instances times the GPUs on a GPU provider.
+func (m *Model) Instances() int { return len(m.placed) }
+
+// Placements is where each instance runs, in instance order.
+func (m *Model) Placements() []Placement { return m.placed }
+
+// Fallback is why the model runs on the CPU though its config asked for a
+// GPU provider, or "" when it runs where it was asked to.
+func (m *Model) Fallback() string { return m.fallback }
 
 // Close destroys every session. The caller must have stopped sending runs.
 func (m *Model) Close() {

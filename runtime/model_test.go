@@ -102,37 +102,3 @@ func TestRunHonoursCancelledContext(t *testing.T) {
 		t.Fatalf("run after a terminated run: %v", err)
 	}
 }
-
-func TestUnavailableProvider(t *testing.T) {
-	ortest.Init(t)
-	cfg := runtime.DefaultSessionConfig()
-	cfg.Provider = "cuda"
-	_, err := runtime.Load(ortest.PPOCR(t), cfg)
-	if err == nil || tensor.KindOf(err) != tensor.Unavailable {
-		t.Fatalf("provider cuda: err = %v, want unavailable", err)
-	}
-}
-
-func TestSessionConfigValidate(t *testing.T) {
-	tests := []struct {
-		name string
-		mod  func(*runtime.SessionConfig)
-	}{
-		{"zero instances", func(c *runtime.SessionConfig) { c.Instances = 0 }},
-		{"zero threads", func(c *runtime.SessionConfig) { c.IntraOpThreads = 0 }},
-		{"bad level", func(c *runtime.SessionConfig) { c.GraphOptimization = "max" }},
-		{"bad provider", func(c *runtime.SessionConfig) { c.Provider = "tpu" }},
-	}
-	if err := runtime.DefaultSessionConfig().Validate(); err != nil {
-		t.Fatalf("defaults invalid: %v", err)
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := runtime.DefaultSessionConfig()
-			tt.mod(&c)
-			if c.Validate() == nil {
-				t.Error("accepted")
-			}
-		})
-	}
-}

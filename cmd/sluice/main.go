@@ -43,6 +43,7 @@ usage:
                          replay a rate trace through the replica recommender
   sluice rollout ACTION MODEL
                          start|status|promote|pause|resume|abort a canary rollout
+  sluice doctor [flags]  what ONNX Runtime, the GPUs and CUDA libraries offer each model (serve's flags)
   sluice version         print the version
 `
 
@@ -71,6 +72,8 @@ func run(args, environ []string, stdout, stderr io.Writer) error {
 		return autoscaleCmd(args[1:], stdout, stderr)
 	case "rollout":
 		return rolloutCmd(context.Background(), args[1:], environ, stdout, stderr)
+	case "doctor":
+		return doctorCmd(args[1:], environ, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "sluice", server.Version)
 		return nil
@@ -96,6 +99,7 @@ func serve(ctx context.Context, args, environ []string, stderr io.Writer) error 
 		return err
 	}
 	log := newLogger(cfg.Log, stderr)
+	runtime.SetLogger(log) // a provider that falls back to the CPU says so here
 	lib, err := libraryPath(cfg.Runtime.Library)
 	if err != nil {
 		return err

@@ -27,6 +27,23 @@ func Init(tb testing.TB) {
 	}
 }
 
+// InitGPU loads the GPU build that `make ort-gpu` fetched (or the one
+// ONNXRUNTIME_GPU_LIB names) instead, for a test binary of its own: a
+// process holds one ONNX Runtime library.
+func InitGPU(tb testing.TB) {
+	tb.Helper()
+	lib := os.Getenv("ONNXRUNTIME_GPU_LIB")
+	if lib == "" {
+		var err error
+		if lib, err = runtime.FindGPULibrary("."); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := runtime.Init(lib); err != nil {
+		tb.Fatal(err)
+	}
+}
+
 // Root is the repository's root folder, found from the test's folder.
 func Root(tb testing.TB) string {
 	tb.Helper()
