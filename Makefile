@@ -6,7 +6,28 @@ ORT_LIB   := .cache/onnxruntime/1.30.0/libonnxruntime.so.1
 PPOCR     := models/ppocr-cls/1/model.onnx
 TEST_FLAGS ?= -race -count=1 -timeout 15m
 
-.PHONY: all build run test ort models fixtures lint bench clean
+.PHONY: all build run test ort ort-gpu models fixtures lint bench clean image image-gpu image-test
+
+# Container images (docs/containers.md): $(IMAGE):$(VERSION) (CPU),
+# $(IMAGE):$(VERSION)-demo (with models/ inside) and $(IMAGE):$(VERSION)-gpu,
+# built with podman, or docker when podman is absent. VERSION is
+# server.Version. AIRGAP=1 (podman only) builds with no registry: local base
+# images (scripts/airgap-images.sh), Go modules from this host's module cache
+# mounted into the build.
+IMAGE   ?= sluice
+VERSION ?= $(shell sed -n 's/^const Version = "\(.*\)"$$/\1/p' server/server.go)
+ENGINE  ?= $(shell command -v podman >/dev/null 2>&1 && echo podman || echo docker)
+IMAGE_FLAGS ?=
+AIRGAP  ?=
+# podman's OCI format would drop HEALTHCHECK.
+IMAGE_BUILD = $(ENGINE) build $(if $(filter podman,$(notdir $(ENGINE))),--format docker) \
+	--build-arg VERSION=$(VERSION) \
+	$(if $(AIRGAP),--pull=never -v $(shell $(GO) env GOMODCACHE):/go/pkg/mod:ro \
+		--build-arg GOPROXY=off --build-arg GOFLAGS=-mod=mod) $(IMAGE_FLAGS)
+# The containers.conf scripts/airgap-images.sh writes for hosts like the CI VM.
+ifneq ($(wildcard .cache/podman/containers.conf),)
+export CONTAINERS_CONF ?= $(CURDIR)/.cache/podman/containers.conf
+endif
 
 all: build
 
@@ -16,6 +37,10 @@ build:
 ort: $(ORT_LIB)
 $(ORT_LIB):
 	scripts/fetch-ort.sh
+
+# The GPU build of ONNX Runtime (core and CUDA provider), for Dockerfile.gpu.
+ort-gpu:
+	scripts/fetch-ort-gpu.sh
 
 models: $(PPOCR)
 $(PPOCR):
@@ -48,6 +73,23 @@ lint:
 # it rewrites its section of docs/benchmarks.md.
 bench: ort models build
 	./bin/sluice bench suite -out docs/benchmarks.md
+
+image: ort models
+	$(if $(AIRGAP),$(GO) mod download)
+	$(IMAGE_BUILD) -f Dockerfile --target runtime -t $(IMAGE):$(VERSION) .
+	$(IMAGE_BUILD) -f Dockerfile --target demo -t $(IMAGE):$(VERSION)-demo .
+
+image-gpu: ort-gpu
+	$(if $(AIRGAP),$(GO) mod download)
+	$(IMAGE_BUILD) -f Dockerfile.gpu -t $(IMAGE):$(VERSION)-gpu .
+
+# Builds all three images air-gapped (making the base images when missing)
+# and checks them in containers: inference on both models, non-root,
+# HEALTHCHECK, `sluice doctor` in the GPU image. podman, as root.
+image-test:
+	GO=$(GO) scripts/airgap-images.sh
+	$(MAKE) --no-print-directory image image-gpu AIRGAP=1 ENGINE=podman
+	IMAGE=$(IMAGE) VERSION=$(VERSION) GO=$(GO) scripts/image-test.sh
 
 clean:
 	rm -rf bin

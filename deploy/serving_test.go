@@ -50,6 +50,9 @@ func TestDeploymentServesTheBuiltImage(t *testing.T) {
 	if !mounts(c, "models", "/models") {
 		t.Errorf("volume mounts %+v, want the models at /models", c.VolumeMounts)
 	}
+	if sc := d.Spec.Template.Spec.SecurityContext; sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.RunAsUser == nil || *sc.RunAsUser != 10001 {
+		t.Errorf("pod security context %+v, want non-root as the image's user 10001", sc)
+	}
 }
 
 // The Knative Service serves models: an init container fills the volume
