@@ -58,14 +58,20 @@ run: ort models build
 # Kubernetes, KEDA and Knative types, whose trees must stay out of the graph of
 # everyone who imports client. They are large, so deploy is built once, without
 # the race detector.
+# The GPU and image tests build here too (vet), and run on a GPU host
+# (scripts/gpu-check.sh) and in make image-test.
 test: ort models
 	$(GO) vet ./...
+	$(GO) vet -tags gpu ./runtime/gputest/
+	$(GO) vet -tags imagetest ./imagetest/
 	$(GO) test $(TEST_FLAGS) ./...
 	cd deploy && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags gpu ./runtime/gputest/
+	$(GO) vet -tags imagetest ./imagetest/
 	cd deploy && $(GO) vet ./...
 
 # The side-by-side benchmark (under 5 minutes): raw ORT, Sluice with
