@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -12,7 +11,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/sluice-serving/sluice/config"
 	"github.com/sluice-serving/sluice/registry"
 	"github.com/sluice-serving/sluice/runtime"
 )
@@ -29,16 +27,8 @@ func doctorCmd(args, environ []string, stdout, stderr io.Writer) error {
 // doctor is doctorCmd with the GPU probe given, so a test can stand for a
 // host with or without GPUs.
 func doctor(args, environ []string, stdout, stderr io.Writer, probe func() runtime.GPUs) error {
-	fs := flag.NewFlagSet("sluice doctor", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	config.Flags(fs)
-	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-		return nil
-	} else if err != nil {
-		return err
-	}
-	cfg, err := config.Load(fs, environ)
-	if err != nil {
+	cfg, help, err := loadConfig("doctor", args, environ, stderr)
+	if help || err != nil {
 		return err
 	}
 	lib, err := libraryPath(cfg.Runtime.Library)

@@ -85,17 +85,24 @@ func run(args, environ []string, stdout, stderr io.Writer) error {
 	return fmt.Errorf("unknown command %q", args[0])
 }
 
-func serve(ctx context.Context, args, environ []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("sluice serve", flag.ContinueOnError)
+// loadConfig parses a command's flags over the file and environment;
+// help is true when the caller asked for the flags' help, which is printed.
+func loadConfig(command string, args, environ []string, stderr io.Writer) (cfg config.Config, help bool, err error) {
+	fs := flag.NewFlagSet("sluice "+command, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	config.Flags(fs)
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
-		return nil
+		return cfg, true, nil
 	} else if err != nil {
-		return err
+		return cfg, false, err
 	}
-	cfg, err := config.Load(fs, environ)
-	if err != nil {
+	cfg, err = config.Load(fs, environ)
+	return cfg, false, err
+}
+
+func serve(ctx context.Context, args, environ []string, stderr io.Writer) error {
+	cfg, help, err := loadConfig("serve", args, environ, stderr)
+	if help || err != nil {
 		return err
 	}
 	log := newLogger(cfg.Log, stderr)
