@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/sluice-serving/sluice/atomicfile"
 	"github.com/sluice-serving/sluice/registry"
 )
 
@@ -25,32 +26,9 @@ func (c *Controller) save(name string, m *model) {
 	}
 	s := saved{Traffic: t, Rollout: m.view.Load()}
 	b, _ := json.MarshalIndent(s, "", "  ")
-	if err := writeAtomic(filepath.Join(c.dir, name+".json"), b); err != nil {
+	if err := atomicfile.Write(filepath.Join(c.dir, name+".json"), b); err != nil {
 		c.log.Error("saving rollout state", "model", name, "err", err)
 	}
-}
-
-func writeAtomic(path string, b []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
 
 // Restore applies saved traffic and resumes saved rollouts at the step they
