@@ -70,6 +70,16 @@ func (c *Client) ModelMetadata(ctx context.Context, model, version string) (*Mod
 	return &m, c.do(ctx, fasthttp.MethodGet, path, nil, &m)
 }
 
+// ModelCard reads the model card a version was published with (the
+// pipeline's model_card.json), decoded into card.
+func (c *Client) ModelCard(ctx context.Context, model, version string, card any) error {
+	path := "/v2/models/" + model
+	if version != "" {
+		path += "/versions/" + version
+	}
+	return c.do(ctx, fasthttp.MethodGet, path+"/card", nil, card)
+}
+
 // Ready reports whether the server is ready.
 func (c *Client) Ready(ctx context.Context) error {
 	return c.do(ctx, fasthttp.MethodGet, "/v2/health/ready", nil, nil)

@@ -2,8 +2,11 @@ package registry
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
@@ -23,6 +26,7 @@ type Version struct {
 	sig     runtime.Signature // what callers see: config dims applied
 	cfg     ModelConfig
 	hash    uint64    // content hash of model.onnx and config.yaml
+	card    []byte    // model_card.json beside model.onnx when it loaded; nil: none
 	pending sync.Pool // *pending, reused after successful calls
 }
 
@@ -36,7 +40,7 @@ func loadVersion(ctx context.Context, name string, v int64, path string, cfg Mod
 		m.Close()
 		return nil, fmt.Errorf("model %q: config.yaml: %w", name, err)
 	}
-	ver := &Version{model: m, name: name, version: v, label: strconv.FormatInt(v, 10), sig: sig, cfg: cfg}
+	ver := &Version{model: m, name: name, version: v, label: strconv.FormatInt(v, 10), sig: sig, cfg: cfg, card: readCard(path)}
 	if err := ver.warm(ctx); err != nil {
 		m.Close()
 		return nil, fmt.Errorf("model %q version %d: warm-up inference failed: %w", name, v, err)
@@ -229,3 +233,21 @@ func shapeKey(inputs []tensor.Tensor) uint64 {
 
 // Number is the version number.
 func (v *Version) Number() int64 { return v.version }
+
+// CardFile is the model card a pipeline publishes beside a version's
+// model.onnx.
+const CardFile = "model_card.json"
+
+// readCard reads the model card beside the model file; nil when there is
+// none or it is not a JSON object (a card is documentation: it never keeps
+// a version from loading).
+func readCard(modelPath string) []byte {
+	b, err := os.ReadFile(filepath.Join(filepath.Dir(modelPath), CardFile))
+	if err != nil || !json.Valid(b) {
+		return nil
+	}
+	return b
+}
+
+// Card is the version's model card as published with it, or nil.
+func (v *Version) Card() []byte { return v.card }

@@ -167,3 +167,21 @@ func (s *Server) modelReady(ctx *fasthttp.RequestCtx, r route) {
 	}
 	writeJSON(ctx, fasthttp.StatusOK, map[string]any{"name": v.Name(), "version": v.Label(), "ready": true})
 }
+
+// modelCard answers the model card the pipeline published beside the
+// version's model file (model_card.json), as it was when the version
+// loaded; 404 for a version published without one.
+func (s *Server) modelCard(ctx *fasthttp.RequestCtx, r route) {
+	v, err := s.models.Lookup(r.model, r.version)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	card := v.Card()
+	if card == nil {
+		writeError(ctx, tensor.Errorf(tensor.NotFound, "model %q version %s has no model card (model_card.json beside its model.onnx)", v.Name(), v.Label()))
+		return
+	}
+	ctx.SetContentType("application/json")
+	ctx.SetBody(card)
+}

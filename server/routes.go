@@ -29,6 +29,7 @@ const (
 	routeModelReady
 	routeInfer
 	routeStats // model stats; all models when model is empty
+	routeCard  // the version's model card, written by the pipeline
 	routeMetrics
 	routeRepoIndex
 	routeRepoLoad
@@ -113,6 +114,8 @@ func parseRoute(path []byte) route {
 		r.kind = routeInfer
 	case "stats":
 		r.kind = routeStats
+	case "card":
+		r.kind = routeCard
 	}
 	return r
 }
@@ -172,6 +175,8 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		s.infer(ctx, r)
 	case routeStats:
 		s.modelStats(ctx, r)
+	case routeCard:
+		s.modelCard(ctx, r)
 	case routeMetrics:
 		s.metricsHandler(ctx)
 	case routeRepoIndex:

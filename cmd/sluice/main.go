@@ -43,6 +43,8 @@ usage:
                          replay a rate trace through the replica recommender
   sluice rollout ACTION MODEL
                          start|status|promote|pause|resume|abort a canary rollout
+  sluice pipeline STAGE [flags]
+                         gen-data|prep|train|export|evaluate|publish|run: train and publish student-success
   sluice doctor [flags]  what ONNX Runtime, the GPUs and CUDA libraries offer each model (serve's flags)
   sluice version         print the version
 `
@@ -70,6 +72,10 @@ func run(args, environ []string, stdout, stderr io.Writer) error {
 		return benchCmd(ctx, args[1:], stdout, stderr)
 	case "autoscale":
 		return autoscaleCmd(args[1:], stdout, stderr)
+	case "pipeline":
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return pipelineCmd(ctx, args[1:], environ, stdout, stderr)
 	case "rollout":
 		return rolloutCmd(context.Background(), args[1:], environ, stdout, stderr)
 	case "doctor":
