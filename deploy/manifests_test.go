@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 	kedav1alpha1 "github.com/kedacore/keda/v2/apis/keda/v1alpha1"
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,6 +44,7 @@ type kustomization struct {
 	Patches []struct {
 		Path string `json:"path"`
 	} `json:"patches"`
+	Configurations []string `json:"configurations"`
 }
 
 func manifests(t *testing.T) []string {
@@ -90,6 +92,10 @@ func typed(apiVersion, kind string) any {
 		return &kedav1alpha1.ScaledObject{}
 	case "serving.knative.dev/v1/Service":
 		return &knativev1.Service{}
+	case "argoproj.io/v1alpha1/WorkflowTemplate":
+		return &wfv1.WorkflowTemplate{}
+	case "argoproj.io/v1alpha1/CronWorkflow":
+		return &wfv1.CronWorkflow{}
 	case "kustomize.config.k8s.io/v1beta1/Kustomization":
 		return &kustomization{}
 	}
@@ -133,6 +139,11 @@ func check(t *testing.T, path string, obj any) {
 		for _, p := range o.Patches {
 			if _, err := os.Stat(filepath.Join(filepath.Dir(path), p.Path)); err != nil {
 				t.Errorf("%s: patch %s: %v", path, p.Path, err)
+			}
+		}
+		for _, c := range o.Configurations {
+			if _, err := os.Stat(filepath.Join(filepath.Dir(path), c)); err != nil {
+				t.Errorf("%s: configuration %s: %v", path, c, err)
 			}
 		}
 		for _, im := range o.Images {

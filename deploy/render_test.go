@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"testing"
 
+	wfv1 "github.com/argoproj/argo-workflows/v3/pkg/apis/workflow/v1alpha1"
 	appsv1 "k8s.io/api/apps/v1"
 	knativev1 "knative.dev/serving/pkg/apis/serving/v1"
 	"sigs.k8s.io/kustomize/api/krusty"
@@ -49,6 +50,7 @@ func TestKustomizationsRenderTheBuiltImages(t *testing.T) {
 		{"overlays/keda", "sluice:" + v, "", false},
 		{"overlays/gpu", "sluice:" + v + "-gpu", "", true},
 		{"knative", "sluice:" + v, "sluice:" + v + "-demo", false},
+		{"pipeline", "sluice:" + v, "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.dir, func(t *testing.T) {
@@ -68,6 +70,17 @@ func TestKustomizationsRenderTheBuiltImages(t *testing.T) {
 					_, gpu := c.Resources.Limits["nvidia.com/gpu"]
 					if c.Image != tt.image || gpu != tt.gpu || c.StartupProbe == nil {
 						t.Errorf("rendered image %q gpu %v startup probe %v, want %q gpu %v and a startup probe", c.Image, gpu, c.StartupProbe != nil, tt.image, tt.gpu)
+					}
+					seen++
+				case "WorkflowTemplate":
+					var w wfv1.WorkflowTemplate
+					if err := yaml.UnmarshalStrict(doc, &w); err != nil {
+						t.Fatal(err)
+					}
+					for _, tmpl := range w.Spec.Templates {
+						if tmpl.Container != nil && tmpl.Container.Image != tt.image {
+							t.Errorf("template %s: rendered image %q, want %q", tmpl.Name, tmpl.Container.Image, tt.image)
+						}
 					}
 					seen++
 				case "Service":
