@@ -83,6 +83,13 @@ var descriptions = map[string]string{
 	"server.control_timeout":        "longest one repository or admin call may take (a load with its warm-up, an unload with its drain)",
 	"server.routing_header":         "request header whose value keeps a caller on one version during a canary rollout",
 	"server.admin_token":            "bearer token for /v2/admin (empty: the admin API answers only on a loopback address)",
+	"server.api_keys_file":          "YAML or JSON list of inference API keys: [{name, key_sha256 or key, models, rate, burst}] (none: inference is open)",
+	"server.api_keys":               "the same list inline (also SLUICE_API_KEYS); joins the file's keys",
+	"server.model_rate_limits":      "per-model call rate, all callers together: {model: {rate: calls/s, burst: N}}; over it answers 429",
+	"server.tls_cert_file":          "PEM certificate (chain) to serve HTTPS with, read again when it changes; needs server.tls_key_file",
+	"server.tls_key_file":           "PEM private key of server.tls_cert_file",
+	"server.access_log":             "write one info log line per call: method, path, model, version, status, bytes, latency, request id, remote address",
+	"server.access_log_probes":      "also access-log health probes and /metrics scrapes",
 	"repository.path":               "model repository folder",
 	"repository.control_mode":       "poll (watch the folder), explicit (only the repository API loads and unloads) or none (load at start only)",
 	"repository.poll_interval":      "how often poll mode looks at the repository folder",
@@ -174,6 +181,11 @@ func envValues(environ []string, known []string) (map[string]any, error) {
 	out := map[string]any{}
 	for _, kv := range environ {
 		name, val, _ := strings.Cut(kv, "=")
+		if name == "SLUICE_API_KEYS" {
+			// The documented short name of SLUICE_SERVER_API_KEYS.
+			out["server.api_keys"] = val
+			continue
+		}
 		if name == "ONNXRUNTIME_LIB" && val != "" {
 			if _, set := out["runtime.library"]; !set {
 				out["runtime.library"] = val

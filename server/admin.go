@@ -14,21 +14,21 @@ import (
 	"github.com/sluice-serving/sluice/tensor"
 )
 
-// authorize guards /v2/admin: a bearer token compared in constant time
-// (401 without one, 403 with a wrong one); with no token configured, the
-// admin API answers only when the server listens on loopback.
+// authorize guards /v2/admin and the repository API: a bearer token
+// compared in constant time (401 without one, 403 with a wrong one); with
+// no token configured, they answer only when the server listens on
+// loopback. The 401 carries its WWW-Authenticate challenge to deny.
 func (s *Server) authorize(ctx *fasthttp.RequestCtx) error {
 	if s.cfg.AdminToken == "" {
 		if loopback(s.cfg.Addr) {
 			return nil
 		}
-		return tensor.Errorf(tensor.PermissionDenied, "the admin API is disabled: set server.admin_token, or listen on loopback")
+		return tensor.Errorf(tensor.PermissionDenied, "the admin and repository APIs are disabled: set server.admin_token, or listen on loopback")
 	}
 	auth := ctx.Request.Header.Peek("Authorization")
 	const prefix = "Bearer "
 	if len(auth) <= len(prefix) || string(auth[:len(prefix)]) != prefix {
-		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="sluice-admin"`)
-		return tensor.Errorf(tensor.Unauthenticated, "the admin API needs an Authorization: Bearer <server.admin_token> header")
+		return challenge{tensor.Errorf(tensor.Unauthenticated, "the admin and repository APIs need an Authorization: Bearer <server.admin_token> header"), "sluice-admin"}
 	}
 	if subtle.ConstantTimeCompare(auth[len(prefix):], []byte(s.cfg.AdminToken)) != 1 {
 		return tensor.Errorf(tensor.PermissionDenied, "the bearer token is not the admin token")

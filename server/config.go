@@ -29,6 +29,32 @@ type Config struct {
 	// AdminToken is the bearer token of the /v2/admin API. Without one the
 	// admin API answers only when the server listens on loopback.
 	AdminToken string `koanf:"admin_token"`
+	// AccessLog writes one info line per call (requestlog.go); off by
+	// default, since at thousands of calls a second it is most of the log.
+	AccessLog bool `koanf:"access_log"`
+	// AccessLogProbes adds health probes and /metrics scrapes to the
+	// access log, which leaves them out otherwise.
+	AccessLogProbes bool `koanf:"access_log_probes"`
+	// APIKeysFile is a YAML or JSON list of inference API keys (see
+	// auth.go for the format); empty with APIKeys empty: inference is open.
+	APIKeysFile string `koanf:"api_keys_file"`
+	// APIKeys is the same list inline, for SLUICE_API_KEYS; its entries
+	// join the file's.
+	APIKeys string `koanf:"api_keys"`
+	// ModelRateLimits caps the calls per second each named model takes,
+	// from all callers together.
+	ModelRateLimits map[string]RateLimit `koanf:"model_rate_limits"`
+	// TLSCertFile and TLSKeyFile, both or neither, make the server answer
+	// HTTPS; the pair is read again when either file changes.
+	TLSCertFile string `koanf:"tls_cert_file"`
+	TLSKeyFile  string `koanf:"tls_key_file"`
+}
+
+// RateLimit is a token bucket: Rate calls per second on average, Burst at
+// once; Burst 0 means the rate rounded up, at least 1.
+type RateLimit struct {
+	Rate  float64 `koanf:"rate" json:"rate"`
+	Burst int     `koanf:"burst" json:"burst"`
 }
 
 // DefaultConfig listens on loopback port 8000, like Triton's HTTP port.
@@ -42,6 +68,8 @@ func DefaultConfig() Config {
 		InferTimeout:   60 * time.Second,
 		ControlTimeout: 5 * time.Minute,
 		RoutingHeader:  "Sluice-Routing-Key",
+		// Empty, not nil, so a file's `model_rate_limits: {}` equals it.
+		ModelRateLimits: map[string]RateLimit{},
 	}
 }
 
@@ -63,6 +91,28 @@ func (c Config) Validate() error {
 		if d.v <= 0 {
 			return fmt.Errorf("%s: %v, expected a positive duration", d.key, d.v)
 		}
+	}
+	return c.validateAccess()
+}
+
+// validateAccess checks the TLS pair, the model rate limits and that the
+// API keys parse, so a bad key list stops the start rather than a call.
+func (c Config) validateAccess() error {
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return fmt.Errorf("server.tls_cert_file and server.tls_key_file: set both or neither, got cert %q and key %q", c.TLSCertFile, c.TLSKeyFile)
+	}
+	for name, l := range c.ModelRateLimits {
+		if err := l.validate(); err != nil {
+			return fmt.Errorf("server.model_rate_limits.%s: %w", name, err)
+		}
+	}
+	_, err := loadKeys(c)
+	return err
+}
+
+func (l RateLimit) validate() error {
+	if l.Rate <= 0 || l.Burst < 0 {
+		return fmt.Errorf("rate %g, burst %d: expected a rate above 0 calls/s and a burst of 0 or more", l.Rate, l.Burst)
 	}
 	return nil
 }

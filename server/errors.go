@@ -15,6 +15,10 @@ func statusOf(err error) int {
 	if errors.As(err, &mna) {
 		return fasthttp.StatusMethodNotAllowed
 	}
+	var rl *rateLimited
+	if errors.As(err, &rl) {
+		return fasthttp.StatusTooManyRequests
+	}
 	switch tensor.KindOf(err) {
 	case tensor.InvalidArgument:
 		return fasthttp.StatusBadRequest

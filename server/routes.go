@@ -154,11 +154,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, methodNotAllowed{fmt.Errorf("%s %s: method not allowed, use %s", ctx.Method(), ctx.Path(), want)})
 		return
 	}
-	if r.kind >= routeAdminRollout {
-		if err := s.authorize(ctx); err != nil {
-			writeError(ctx, err)
-			return
-		}
+	if err := s.checkAccess(ctx, r); err != nil {
+		deny(ctx, err)
+		return
 	}
 	switch r.kind {
 	case routeServerMeta:
@@ -202,7 +200,7 @@ type methodNotAllowed struct{ error }
 
 func (s *Server) recoverPanic(ctx *fasthttp.RequestCtx) {
 	if v := recover(); v != nil {
-		s.log.Error("handler panicked", "path", string(ctx.Path()), "panic", v, "stack", string(debug.Stack()))
+		s.callLog(ctx).Error("handler panicked", "path", string(ctx.Path()), "panic", v, "stack", string(debug.Stack()))
 		writeError(ctx, tensor.Errorf(tensor.Internal, "internal error while serving %s", ctx.Path()))
 	}
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -56,6 +57,10 @@ type Server struct {
 	http           *fasthttp.Server
 	metricsHandler fasthttp.RequestHandler // Prometheus exposition of the gatherer
 	autoscale      Recommendations         // nil: /v2/admin/autoscale answers 404
+	access         *access                 // API keys and rate limits of inference calls
+	certs          *certReloader           // nil: plain HTTP
+	setupErr       error                   // a bad key list or TLS pair, returned by Serve
+	now            func() time.Time        // the clock rate limits read
 }
 
 // Recommendations is what the server shows of the replica recommender.
@@ -75,7 +80,7 @@ func New(cfg Config, models Models, rollouts Rollouts, gatherer prometheus.Gathe
 	s := &Server{cfg: cfg, models: models, rollouts: rollouts, log: log,
 		metricsHandler: fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))}
 	s.http = &fasthttp.Server{
-		Handler:                       s.handle,
+		Handler:                       s.observe(s.handle),
 		ErrorHandler:                  errorHandler,
 		Name:                          "sluice",
 		MaxRequestBodySize:            cfg.MaxBodyBytes,
@@ -87,6 +92,7 @@ func New(cfg Config, models Models, rollouts Rollouts, gatherer prometheus.Gathe
 		Logger:                        fasthttpLogger{log},
 		DisableHeaderNamesNormalizing: false,
 	}
+	s.setupAccess()
 	return s
 }
 
@@ -102,6 +108,12 @@ func (l fasthttpLogger) Printf(format string, args ...any) {
 // Serve answers on ln until ctx ends, then stops accepting, lets requests
 // in flight finish for up to drain, and returns.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, drain time.Duration) error {
+	if s.setupErr != nil {
+		return s.setupErr
+	}
+	if s.certs != nil {
+		ln = tls.NewListener(ln, s.certs.config())
+	}
 	done := make(chan error, 1)
 	go func() { done <- s.http.Serve(ln) }()
 	select {
