@@ -1,6 +1,8 @@
 package registry
 
 import (
+	"slices"
+
 	"github.com/sluice-serving/sluice/runtime"
 	"github.com/sluice-serving/sluice/tensor"
 )
@@ -42,7 +44,7 @@ func checkRequest(model string, sig runtime.Signature, req *tensor.Request, c *c
 	for j, ok := range seen {
 		if !ok {
 			io := sig.Inputs[j]
-			return tensor.Errorf(tensor.InvalidArgument, "input %q: missing; model %q expects it (%s %s)", io.Name, model, io.DataType, tensor.FormatShape(io.Dims))
+			return tensor.Errorf(tensor.InvalidArgument, "input %q: missing; model %q expects it (%s %s); its inputs are %s", io.Name, model, io.DataType, tensor.FormatShape(io.Dims), ioNames(sig.Inputs))
 		}
 	}
 	var err error
@@ -100,6 +102,11 @@ func wantedOutputs(model string, sig runtime.Signature, asked []tensor.OutputReq
 		j := indexOf(sig.Outputs, o.Name)
 		if j < 0 {
 			return nil, tensor.Errorf(tensor.InvalidArgument, "output %q: model %q has no such output; its outputs are %s", o.Name, model, ioNames(sig.Outputs))
+		}
+		// A linear scan: the codec bounds the outputs (v2.Limits) and a
+		// map would allocate on every call.
+		if slices.Contains(want[:i], j) {
+			return nil, tensor.Errorf(tensor.InvalidArgument, "output %q: requested twice", o.Name)
 		}
 		want[i] = j
 	}

@@ -49,14 +49,22 @@ func repo(t testing.TB, models map[string]map[string]string, configs map[string]
 
 func load(t testing.TB, dir string) *registry.Registry {
 	t.Helper()
-	ortest.Init(t)
-	cfg := registry.DefaultConfig()
-	cfg.Path = dir
-	r, err := registry.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
-	if err != nil {
+	r := newRegistry(t, dir, registry.ModePoll)
+	if err := r.LoadAll(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.LoadAll(context.Background()); err != nil {
+	return r
+}
+
+// newRegistry is a registry over dir in the given control mode, closed when
+// the test ends; nothing is loaded yet.
+func newRegistry(t testing.TB, dir, mode string) *registry.Registry {
+	t.Helper()
+	ortest.Init(t)
+	cfg := registry.DefaultConfig()
+	cfg.Path, cfg.ControlMode = dir, mode
+	r, err := registry.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close(context.Background()) })

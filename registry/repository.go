@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -102,6 +103,7 @@ func (r *Registry) loadWanted(ctx context.Context, name, dir string, src *config
 			nv, err = loadVersion(ctx, name, v, path, src.cfg, r.batchMetrics, r.log)
 		}
 		if err != nil {
+			err = loadError(err)
 			r.recordFailure(name, v, err)
 			failed = cmpOr(failed, err)
 			if old != nil {
@@ -117,6 +119,20 @@ func (r *Registry) loadWanted(ctx context.Context, name, dir string, src *config
 		}
 	}
 	return next, drop, failed
+}
+
+// loadError classifies a version's load failure. One the runtime gave a
+// kind keeps it: a missing GPU provider is Unavailable, a failed warm-up
+// run Internal. Any other came from the version's own files (model.onnx
+// missing, unreadable or not a model; config.yaml not fitting it), which
+// the caller must fix: the load API answers it as a bad request, not a
+// server fault.
+func loadError(err error) error {
+	var kinded *tensor.Error
+	if errors.As(err, &kinded) {
+		return err
+	}
+	return tensor.WithKind(tensor.InvalidArgument, err)
 }
 
 func cmpOr(a, b error) error {

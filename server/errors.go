@@ -59,5 +59,17 @@ func errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		writeError(ctx, tensor.Errorf(tensor.TooLarge, "request body is larger than server.max_body_bytes"))
 		return
 	}
+	var small *fasthttp.ErrSmallBuffer
+	if errors.As(err, &small) {
+		// The request line and headers did not fit fasthttp's read buffer:
+		// 431, as fasthttp's own handler would answer.
+		writeError(ctx, tensor.Errorf(tensor.InvalidArgument, "request headers are larger than the server reads (%d bytes)", defaultReadBuffer))
+		ctx.SetStatusCode(fasthttp.StatusRequestHeaderFieldsTooLarge)
+		return
+	}
 	writeError(ctx, tensor.Errorf(tensor.InvalidArgument, "malformed HTTP request: %v", err))
 }
+
+// defaultReadBuffer is fasthttp's read buffer when the server sets none: it
+// bounds a request's line and headers.
+const defaultReadBuffer = 4096

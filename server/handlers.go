@@ -50,16 +50,17 @@ func releaseCall(call *v2.Call) {
 	callPool.Put(call)
 }
 
-// headerLen reads Inference-Header-Content-Length, -1 when absent; a bad
-// value is treated as absent and then fails as malformed JSON.
+// headerLen reads Inference-Header-Content-Length, -1 when absent. A
+// negative value goes through for v2 to refuse naming it; one that is not
+// a number is refused as past the body, which names the header too.
 func headerLen(ctx *fasthttp.RequestCtx) int {
 	h := ctx.Request.Header.Peek(headerLength)
 	if h == nil {
 		return -1
 	}
 	n, err := strconv.Atoi(string(h))
-	if err != nil || n < 0 {
-		return len(ctx.PostBody()) + 1 // fails with a message naming the header
+	if err != nil {
+		return len(ctx.PostBody()) + 1
 	}
 	return n
 }

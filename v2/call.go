@@ -25,6 +25,9 @@ type Call struct {
 	// layout of outputs without a binary_data of their own, and of every
 	// output when the request lists none.
 	BinaryOutput bool
+	// Limits bound what a request may ask; zero fields take DefaultLimits.
+	// Reset keeps them, so a pooled Call is configured once.
+	Limits Limits
 
 	binary    bool     // some output goes back binary: the response is binary-layout
 	outBinary []int8   // per listed output: -1 unset, 0 false, 1 true

@@ -51,8 +51,8 @@ func (d *dataDecoder) errorf(format string, args ...any) error {
 }
 
 func (d *dataDecoder) array(s *scanner, depth int) error {
-	if depth > 32 {
-		return d.errorf("\"data\" is nested more than 32 levels deep")
+	if s.depth+depth >= s.maxDepth {
+		return d.errorf("%w", s.deep())
 	}
 	s.i++ // the '[' that peek saw
 	if s.consume(']') {

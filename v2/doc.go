@@ -9,6 +9,11 @@
 //     Inference-Header-Content-Length come in and go out as plain ints.
 //   - Malformed input is a tensor.InvalidArgument error that names what is
 //     wrong and what was expected, never a panic.
+//   - A request is bounded while it is read (Limits): inputs, outputs,
+//     rank, nesting depth are invalid arguments past their limit, a shape
+//     promising more elements than MaxElements is tensor.TooLarge. Each
+//     message names the limit and its value. Shape products are checked
+//     before they are multiplied, and no reader recurses past MaxDepth.
 //   - JSON tensor data is parsed by hand into typed little-endian bytes,
 //     never through reflection, and written by hand the same way.
 //   - Decoded tensors are not copied: binary data points into the body,

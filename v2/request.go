@@ -13,7 +13,8 @@ func DecodeRequest(body []byte, headerLen int, call *Call) error {
 		return err
 	}
 	call.dec.role = "input"
-	s := &scanner{b: header}
+	call.dec.lim = call.Limits.orDefault()
+	s := &scanner{b: header, maxDepth: call.dec.lim.MaxDepth}
 	err = s.object(func(key []byte) error { return call.field(s, key) })
 	if err == nil {
 		err = s.end()
@@ -31,10 +32,14 @@ func DecodeRequest(body []byte, headerLen int, call *Call) error {
 	return nil
 }
 
-// split cuts a body into its JSON header and binary section.
+// split cuts a body into its JSON header and binary section; headerLen
+// -1 means there is none, any other negative is a bad header.
 func split(body []byte, headerLen int) (header, bin []byte, err error) {
-	if headerLen < 0 {
+	if headerLen == -1 {
 		return body, nil, nil
+	}
+	if headerLen < 0 {
+		return nil, nil, tensor.Errorf(tensor.InvalidArgument, "Inference-Header-Content-Length is %d but must be between 0 and the body's %d bytes", headerLen, len(body))
 	}
 	if headerLen > len(body) {
 		return nil, nil, tensor.Errorf(tensor.InvalidArgument, "Inference-Header-Content-Length is %d but the body has only %d bytes", headerLen, len(body))
@@ -59,12 +64,18 @@ func (c *Call) field(s *scanner, key []byte) error {
 		return err
 	case "inputs":
 		return s.array(func() error {
+			if len(r.Inputs) == c.dec.lim.MaxInputs {
+				return tooMany("inputs", c.dec.lim.MaxInputs)
+			}
 			t, err := c.dec.tensor(s, spare(r.Inputs).Name)
 			r.Inputs = append(r.Inputs, t)
 			return err
 		})
 	case "outputs":
 		return s.array(func() error {
+			if len(r.Outputs) == c.dec.lim.MaxOutputs {
+				return tooMany("outputs", c.dec.lim.MaxOutputs)
+			}
 			o, b, err := decodeOutput(s, c.prevOutputName(len(r.Outputs)))
 			r.Outputs = append(r.Outputs, o)
 			c.outBinary = append(c.outBinary, b)

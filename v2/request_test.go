@@ -89,15 +89,13 @@ func TestDecodeRequestErrors(t *testing.T) {
 }
 
 // A shape whose byte size overflows int64 once panicked while sizing the
-// data buffer; it decodes and is left to CheckData to refuse.
+// data buffer; the decoder now refuses it before any buffer is sized.
 func TestHugeShapeDoesNotSizeTheBuffer(t *testing.T) {
 	var call v2.Call
 	body := `{"inputs":[{"name":"x","datatype":"FP32","shape":[2305843009213693952],"data":[1]}]}`
-	if err := v2.DecodeRequest([]byte(body), -1, &call); err != nil {
-		t.Fatal(err)
-	}
-	if err := call.Request.Inputs[0].CheckData(); tensor.KindOf(err) != tensor.InvalidArgument {
-		t.Errorf("CheckData = %v, want an invalid-argument error", err)
+	err := v2.DecodeRequest([]byte(body), -1, &call)
+	if tensor.KindOf(err) != tensor.TooLarge || !strings.Contains(err.Error(), "max_elements") {
+		t.Errorf("DecodeRequest = %v, want a too-large error naming max_elements", err)
 	}
 }
 

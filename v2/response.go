@@ -15,8 +15,8 @@ func DecodeResponse(body []byte, headerLen int) (*tensor.Response, error) {
 		return nil, err
 	}
 	r := &tensor.Response{}
-	d := &tensorDecoder{role: "output", nullNaN: true}
-	s := &scanner{b: header}
+	d := &tensorDecoder{role: "output", nullNaN: true, lim: responseLimits}
+	s := &scanner{b: header, maxDepth: responseLimits.MaxDepth}
 	err = s.object(func(key []byte) error { return responseField(s, d, r, key) })
 	if err == nil {
 		err = s.end()

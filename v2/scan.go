@@ -11,8 +11,25 @@ import (
 // scanner reads JSON from a byte slice without reflection. It reads only
 // what the v2 protocol sends; each method leaves i after what it read.
 type scanner struct {
-	b []byte
-	i int
+	b        []byte
+	i        int
+	depth    int // objects and arrays open around i
+	maxDepth int // the most that may be open: Limits.MaxDepth
+}
+
+// enter opens one level of nesting, refusing one past maxDepth: every
+// recursive reader goes through it (or, in skip and "data", checks the
+// same bound), so no body can make the decoder recurse without end.
+func (s *scanner) enter() error {
+	if s.depth >= s.maxDepth {
+		return s.deep()
+	}
+	s.depth++
+	return nil
+}
+
+func (s *scanner) deep() error {
+	return s.errorf("JSON is nested more than %d levels deep, the limit (max_depth)", s.maxDepth)
 }
 
 func (s *scanner) errorf(format string, args ...any) error {
@@ -64,6 +81,10 @@ func (s *scanner) object(fn func(key []byte) error) error {
 	if err := s.expect('{'); err != nil {
 		return err
 	}
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer func() { s.depth-- }()
 	if s.consume('}') {
 		return nil
 	}
@@ -90,6 +111,10 @@ func (s *scanner) array(fn func() error) error {
 	if err := s.expect('['); err != nil {
 		return err
 	}
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer func() { s.depth-- }()
 	if s.consume(']') {
 		return nil
 	}
@@ -248,11 +273,9 @@ func (s *scanner) literal() (string, error) {
 }
 
 // value reads any JSON value into Go values: string, float64 or int64,
-// bool, nil, tensor.Parameters for objects and []any for arrays.
-func (s *scanner) value(depth int) (any, error) {
-	if depth > 64 {
-		return nil, s.errorf("nested more than 64 levels deep")
-	}
+// bool, nil, tensor.Parameters for objects and []any for arrays. Its
+// recursion is bounded by object and array, which enter a level each.
+func (s *scanner) value() (any, error) {
 	switch c := s.peek(); {
 	case c == '"':
 		b, err := s.str()
@@ -260,7 +283,7 @@ func (s *scanner) value(depth int) (any, error) {
 	case c == '{':
 		p := tensor.Parameters{}
 		err := s.object(func(key []byte) error {
-			v, err := s.value(depth + 1)
+			v, err := s.value()
 			p[string(key)] = v
 			return err
 		})
@@ -268,7 +291,7 @@ func (s *scanner) value(depth int) (any, error) {
 	case c == '[':
 		var a []any
 		err := s.array(func() error {
-			v, err := s.value(depth + 1)
+			v, err := s.value()
 			a = append(a, v)
 			return err
 		})
@@ -309,7 +332,7 @@ func (s *scanner) params(fn func(key []byte, v any)) error {
 		return s.errorf("\"parameters\" must be an object")
 	}
 	return s.object(func(key []byte) error {
-		v, err := s.value(1)
+		v, err := s.value()
 		if err == nil {
 			fn(key, v)
 		}

@@ -11,8 +11,8 @@ func (s *scanner) skip() error {
 		c := s.peek()
 		switch {
 		case c == '{' || c == '[':
-			if depth == 64 {
-				return s.errorf("nested more than 64 levels deep")
+			if s.depth+depth >= s.maxDepth || depth == maxSkipDepth {
+				return s.deep()
 			}
 			s.i++
 			objs &^= 1 << depth

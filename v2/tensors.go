@@ -7,6 +7,7 @@ import "github.com/sluice-serving/sluice/tensor"
 type tensorDecoder struct {
 	role    string // "input" or "output", for messages
 	nullNaN bool   // null is a FP element: NaN (responses only)
+	lim     Limits // rank and element bounds of shapes, the JSON depth
 	pend    []pending
 	shapes  arena[int64]
 	data    arena[byte]
@@ -16,6 +17,7 @@ type tensorDecoder struct {
 // its datatype, or a slice of the binary section.
 type pending struct {
 	dataStart, dataEnd int   // span of "data" in the header, if deferred
+	depth              int   // the scanner's nesting at dataStart
 	binarySize         int64 // binary_data_size, or -1
 	hasData, deferred  bool
 }
@@ -82,7 +84,7 @@ func (d *tensorDecoder) dataOrDefer(s *scanner, t *tensor.Tensor, p *pending, ha
 		t.Data, err = d.decodeData(s, t)
 		return err
 	}
-	p.deferred, p.dataStart = true, s.i
+	p.deferred, p.dataStart, p.depth = true, s.i, s.depth
 	err := s.skipArray()
 	p.dataEnd = s.i
 	return err
@@ -120,25 +122,47 @@ func (d *tensorDecoder) params(s *scanner, name string, p *pending) error {
 	return nil
 }
 
+// shape reads a shape, refusing while it reads: a dimension that is
+// negative or not an integer, more dimensions than MaxRank, and a product
+// past MaxElements (checked before multiplying, so it cannot overflow).
+// A zero dimension is accepted, and the dimensions after it count too.
 func (d *tensorDecoder) shape(s *scanner, name string) ([]int64, error) {
 	shape := d.shapes.start(4)
+	n := int64(1) // product of the nonzero dimensions so far
 	err := s.array(func() error {
-		n, err := s.number()
-		if err != nil {
-			return err
+		if len(shape) == d.lim.MaxRank {
+			return d.errorf(name, "shape has more than %d dimensions, the limit (max_rank)", d.lim.MaxRank)
 		}
-		dim, ok := parseInt(n)
-		if !ok || dim < 0 {
-			return d.errorf(name, "shape dimension %s is not a non-negative integer", n)
+		dim, err := d.dimension(s, name, len(shape))
+		if err == nil && dim > 0 {
+			if n > d.lim.MaxElements/dim {
+				return d.tooLarge(name, shape, dim)
+			}
+			n *= dim
 		}
 		shape = append(shape, dim)
-		return nil
+		return err
 	})
-	shape = d.shapes.done(shape)
-	if err == nil && len(shape) > 32 {
-		err = d.errorf(name, "shape has %d dimensions, at most 32 are supported", len(shape))
+	return d.shapes.done(shape), err
+}
+
+// dimension reads dimension k of a shape as a non-negative integer; -1
+// ("any size") belongs in a model's config, never in a request.
+func (d *tensorDecoder) dimension(s *scanner, name string, k int) (int64, error) {
+	num, err := s.number()
+	if err != nil {
+		return 0, err
 	}
-	return shape, err
+	dim, ok := parseInt(num)
+	if !ok || dim < 0 {
+		return 0, d.errorf(name, "shape dimension %s is not a non-negative integer (dimension %d)", num, k)
+	}
+	return dim, nil
+}
+
+func (d *tensorDecoder) tooLarge(name string, shape []int64, dim int64) error {
+	return tensor.Errorf(tensor.TooLarge, "%s %q: shape beginning %s has more than %d elements, the limit (max_elements)",
+		d.role, name, tensor.FormatShape(append(shape[:len(shape):len(shape)], dim)), d.lim.MaxElements)
 }
 
 // fill gives each tensor its data: deferred JSON spans are parsed now that
@@ -153,7 +177,8 @@ func (d *tensorDecoder) fill(header, bin []byte, ts []tensor.Tensor) error {
 		case !p.hasData:
 			err = d.errorf(t.Name, "no \"data\" and no binary_data_size parameter")
 		case p.deferred:
-			t.Data, err = d.decodeData(&scanner{b: header[:p.dataEnd], i: p.dataStart}, t)
+			s := &scanner{b: header[:p.dataEnd], i: p.dataStart, depth: p.depth, maxDepth: d.lim.MaxDepth}
+			t.Data, err = d.decodeData(s, t)
 		}
 		if err != nil {
 			return err
