@@ -160,13 +160,21 @@ func (r *Registry) recordFailure(name string, v int64, err error) {
 }
 
 // publish makes vs the model's serving versions; readiness follows at once.
+// A version that served before and whose reload just failed stays READY,
+// with the failure as its reason, so the index shows why its new files
+// are not serving.
 func (r *Registry) publish(name string, vs []*Version, unloaded bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	m := r.entryLocked(name)
+	prev := m.versions
 	m.versions, m.unloaded = vs, unloaded
 	for _, v := range vs {
-		m.states[v.version] = VersionStatus{StateReady, ""}
+		st := VersionStatus{StateReady, ""}
+		if old := m.states[v.version]; old.State == StateUnavailable && slices.Contains(prev, v) {
+			st.Reason = "serving its earlier load; reloading it failed: " + old.Reason
+		}
+		m.states[v.version] = st
 	}
 }
 

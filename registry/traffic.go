@@ -26,7 +26,7 @@ func (t Traffic) Validate() error {
 	switch {
 	case t.Stable < 0 || t.Canary < 0:
 		return fmt.Errorf("traffic: versions must be positive, got stable %d canary %d", t.Stable, t.Canary)
-	case t.Weight < 0 || t.Weight > 100:
+	case !(t.Weight >= 0 && t.Weight <= 100): // false for NaN too
 		return fmt.Errorf("traffic.canary_weight: %v, expected 0 to 100 (percent)", t.Weight)
 	case t.Canary != 0 && t.Stable == 0:
 		return fmt.Errorf("traffic.canary: %d given without traffic.stable", t.Canary)

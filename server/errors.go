@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"net"
 
 	"github.com/valyala/fasthttp"
 
@@ -65,6 +66,14 @@ func errorHandler(ctx *fasthttp.RequestCtx, err error) {
 		// 431, as fasthttp's own handler would answer.
 		writeError(ctx, tensor.Errorf(tensor.InvalidArgument, "request headers are larger than the server reads (%d bytes)", defaultReadBuffer))
 		ctx.SetStatusCode(fasthttp.StatusRequestHeaderFieldsTooLarge)
+		return
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		// The client sent too slowly for server.read_timeout: 408, as
+		// HTTP names it, rather than blaming the request's form.
+		writeError(ctx, tensor.Errorf(tensor.InvalidArgument, "request not read within server.read_timeout: %v", err))
+		ctx.SetStatusCode(fasthttp.StatusRequestTimeout)
 		return
 	}
 	writeError(ctx, tensor.Errorf(tensor.InvalidArgument, "malformed HTTP request: %v", err))

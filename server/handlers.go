@@ -102,6 +102,10 @@ func (s *Server) serverMetadata(ctx *fasthttp.RequestCtx) {
 }
 
 func (s *Server) serverReady(ctx *fasthttp.RequestCtx) {
+	if s.draining.Load() {
+		writeJSON(ctx, fasthttp.StatusServiceUnavailable, map[string]any{"ready": false, "error": "the server is shutting down"})
+		return
+	}
 	if s.models.Ready() {
 		writeJSON(ctx, fasthttp.StatusOK, map[string]bool{"ready": true})
 		return

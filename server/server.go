@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -61,6 +62,7 @@ type Server struct {
 	certs          *certReloader           // nil: plain HTTP
 	setupErr       error                   // a bad key list or TLS pair, returned by Serve
 	now            func() time.Time        // the clock rate limits read
+	draining       atomic.Bool             // the serve context ended: ready answers 503 while calls in flight finish
 }
 
 // Recommendations is what the server shows of the replica recommender.
@@ -121,6 +123,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, drain time.Duration
 		return err
 	case <-ctx.Done():
 	}
+	// Readiness turns false before the drain, so a balancer stops sending
+	// calls while those in flight finish.
+	s.draining.Store(true)
 	sctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
 	err := s.http.ShutdownWithContext(sctx)
