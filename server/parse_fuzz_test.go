@@ -125,7 +125,7 @@ func FuzzAPIKeys(f *testing.F) {
 		"- name: team-a\n  key_sha256: " + hexSum + "\n  models: [student-success]\n  rate: 50\n  burst: 100\n",
 		`[{"name":"a","key":"s3cret-team-a-key"},{"name":"b","key_sha256":"` + hexSum + `","rate":2.5}]`,
 		"- name: a\n  key: s3cret-team-a-key\n- name: b\n  key: s3cret-team-a-key\n", // same key twice
-		"- name: a\n  key: s3cret-team-a-key\n  key_sha256: " + hexSum + "\n",    // both
+		"- name: a\n  key: s3cret-team-a-key\n  key_sha256: " + hexSum + "\n",        // both
 		"- name: a\n  key_sha256: zz-not-hex-s3cret\n",
 		"- name: a\n  key: s3cret-team-a-key\n  rate: -1\n",
 		"- name: a\n  key: s3cret-team-a-key\n  rate: fast\n",
