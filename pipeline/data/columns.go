@@ -95,17 +95,6 @@ func publishedName(name string) string {
 	return name
 }
 
-// columnIndex is the position of name in columns; names are constants of
-// this package, so a miss is a programming error.
-func columnIndex(name string) int {
-	for i, c := range columns {
-		if c.name == name {
-			return i
-		}
-	}
-	panic("data: no column " + strconv.Quote(name))
-}
-
 // expected says in words what the column accepts.
 func (c column) expected() string {
 	switch c.kind {

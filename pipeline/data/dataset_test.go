@@ -77,3 +77,13 @@ func TestDerive(t *testing.T) {
 		}
 	}
 }
+
+// Every column the features read is one of the UCI columns.
+func TestFeatureColumnsExist(t *testing.T) {
+	for _, i := range []int{iAdmission, iPrevGrade, iFees, iScholarship, iTarget,
+		iSem[0].enrolled, iSem[0].approved, iSem[0].grade, iSem[1].enrolled, iSem[1].approved, iSem[1].grade} {
+		if i < 0 || i >= len(columns) {
+			t.Fatalf("a feature reads column %d, not one of the %d columns", i, len(columns))
+		}
+	}
+}

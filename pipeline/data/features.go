@@ -27,14 +27,14 @@ var Features = []string{
 
 // Column positions derive reads, resolved once.
 var (
-	iAdmission   = columnIndex(colAdmission)
-	iPrevGrade   = columnIndex(colPrevGrade)
-	iFees        = columnIndex(colFees)
-	iScholarship = columnIndex(colScholarship)
-	iTarget      = columnIndex(colTarget)
+	iAdmission   = indexOf(colAdmission)
+	iPrevGrade   = indexOf(colPrevGrade)
+	iFees        = indexOf(colFees)
+	iScholarship = indexOf(colScholarship)
+	iTarget      = indexOf(colTarget)
 	iSem         = [2]struct{ enrolled, approved, grade int }{
-		{columnIndex(semCol("1st", "enrolled")), columnIndex(semCol("1st", "approved")), columnIndex(semCol("1st", "grade"))},
-		{columnIndex(semCol("2nd", "enrolled")), columnIndex(semCol("2nd", "approved")), columnIndex(semCol("2nd", "grade"))},
+		{indexOf(semCol("1st", "enrolled")), indexOf(semCol("1st", "approved")), indexOf(semCol("1st", "grade"))},
+		{indexOf(semCol("2nd", "enrolled")), indexOf(semCol("2nd", "approved")), indexOf(semCol("2nd", "grade"))},
 	}
 )
 

@@ -22,7 +22,7 @@ func records(t *testing.T, n int) []string {
 // setField replaces field col (a column name) of line row in lines.
 func setField(lines []string, row int, col, v string) {
 	f := strings.Split(lines[row], ";")
-	f[columnIndex(col)] = v
+	f[indexOf(col)] = v
 	lines[row] = strings.Join(f, ";")
 }
 
@@ -124,7 +124,7 @@ func TestPrepHeader(t *testing.T) {
 
 // dropColumn removes one column from every line.
 func dropColumn(lines []string, name string) {
-	i := columnIndex(name)
+	i := indexOf(name)
 	for k, l := range lines {
 		f := strings.Split(l, ";")
 		lines[k] = strings.Join(slices.Delete(f, i, i+1), ";")
