@@ -77,6 +77,10 @@ func newAccess(c Config) (*access, error) {
 	return a, nil
 }
 
+// guards reports whether any key or model limit applies; a nil access (a
+// Server built without New) guards nothing.
+func (a *access) guards() bool { return a != nil && (a.keys != nil || len(a.models) > 0) }
+
 // admit decides one inference call to model at now. A call the model's
 // limit refuses gives the key's token back: it was not served.
 func (a *access) admit(presented []byte, model string, now time.Time) error {

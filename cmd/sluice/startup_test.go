@@ -2,8 +2,6 @@ package main
 
 import (
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -16,22 +14,9 @@ import (
 // once its model has warmed.
 func TestServeAnswersProbesWhileModelsLoad(t *testing.T) {
 	ortest.Init(t)
-	repo := t.TempDir()
 	// student-slow's thousand matrix products, warmed at a batch of 4096
 	// rows: seconds of loading on any machine.
-	src, err := os.ReadFile(ortest.Fixture(t, "student-slow"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(filepath.Join(repo, "slow", "1"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(repo, "slow", "1", "model.onnx"), src, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(repo, "slow", "config.yaml"), []byte("instances: 1\nmax_batch_size: 4096\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	repo := slowRepo(t, "instances: 1\nmax_batch_size: 4096\n")
 	base := "http://" + serveInBackground(t, "-repository.path", repo)
 	t.Cleanup(http.DefaultClient.CloseIdleConnections)
 	for path, want := range map[string]int{"/v2/health/live": 200, "/v2/health/ready": 503, "/v2/models/slow/ready": 503} {
