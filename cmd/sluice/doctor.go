@@ -31,11 +31,7 @@ func doctor(args, environ []string, stdout, stderr io.Writer, probe func() runti
 	if help || err != nil {
 		return err
 	}
-	lib, err := libraryPath(cfg.Runtime.Library)
-	if err != nil {
-		return err
-	}
-	if err := runtime.Init(lib); err != nil {
+	if _, err := initRuntime(cfg.Runtime.Library); err != nil {
 		return err
 	}
 	defer runtime.Shutdown()

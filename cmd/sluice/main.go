@@ -113,11 +113,8 @@ func serve(ctx context.Context, args, environ []string, stderr io.Writer) error 
 	}
 	log := newLogger(cfg.Log, stderr)
 	runtime.SetLogger(log) // a provider that falls back to the CPU says so here
-	lib, err := libraryPath(cfg.Runtime.Library)
+	lib, err := initRuntime(cfg.Runtime.Library)
 	if err != nil {
-		return err
-	}
-	if err := runtime.Init(lib); err != nil {
 		return err
 	}
 	defer runtime.Shutdown()
@@ -235,6 +232,16 @@ func modelLoads(reg *registry.Registry) []autoscale.ModelLoad {
 		out = append(out, l)
 	}
 	return out
+}
+
+// initRuntime loads the ONNX Runtime library libraryPath finds and
+// returns its path.
+func initRuntime(configured string) (string, error) {
+	lib, err := libraryPath(configured)
+	if err != nil {
+		return "", err
+	}
+	return lib, runtime.Init(lib)
 }
 
 // libraryPath is the configured library, else the `make ort` copy found from

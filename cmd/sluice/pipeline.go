@@ -13,7 +13,6 @@ import (
 
 	"github.com/sluice-serving/sluice/pipeline"
 	"github.com/sluice-serving/sluice/pipeline/data"
-	"github.com/sluice-serving/sluice/runtime"
 	"github.com/sluice-serving/sluice/server"
 )
 
@@ -43,7 +42,7 @@ func pipelineCmd(ctx context.Context, args, environ []string, stdout, stderr io.
 	if help || err != nil {
 		return err
 	}
-	if err := runtime.Init(lib); err != nil { // export proves its graph in ONNX Runtime
+	if _, err := initRuntime(lib); err != nil { // export proves its graph in ONNX Runtime
 		return err
 	}
 	p, err := pipeline.New(cfg, stdout)
@@ -98,8 +97,7 @@ func pipelineFlags(stage string, args, environ []string, stderr io.Writer) (pipe
 	if path == "" {
 		path = envValue(environ, "ONNXRUNTIME_LIB")
 	}
-	path, err = libraryPath(path)
-	return cfg, path, false, err
+	return cfg, path, false, nil
 }
 
 func genData(args []string, stdout, stderr io.Writer) error {

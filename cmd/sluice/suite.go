@@ -42,11 +42,7 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	lib, err := libraryPath("")
-	if err != nil {
-		return err
-	}
-	if err := runtime.Init(lib); err != nil {
+	if _, err := initRuntime(""); err != nil {
 		return err
 	}
 	s := &suite{window: *window, log: stderr}
