@@ -88,7 +88,10 @@ func (r *Registry) Infer(ctx context.Context, name, version, key string, req *te
 // goes again to what serves that version number now, or what serves the
 // model: replacing a version loses no call.
 func (rt *Route) Infer(ctx context.Context, req *tensor.Request) (*tensor.Response, error) {
-	start := time.Now()
+	var start time.Time
+	if rt.observer != nil { // only a watched split reads the call's latency
+		start = time.Now()
+	}
 	v := rt.v
 	resp, err := v.Infer(ctx, req)
 	for attempt := 0; errors.Is(err, batching.ErrClosed) && attempt < 3; attempt++ {
