@@ -129,6 +129,26 @@ func (b *Batcher) deadline(ctx context.Context, now time.Time, timeout time.Dura
 	return d
 }
 
+// Admit tells, without taking the queue's lock, whether a call would be
+// refused for a full queue now; nil means Submit may still find it full.
+// A front door asks before it reads a request's body, so a call that
+// cannot be queued costs neither the read nor the lock that the
+// instances' workers need. A refusal counts as Submit's would.
+func (b *Batcher) Admit() error {
+	// queued moves under b.mu; read alone it may be a call or two stale,
+	// which only shifts the refusal to enqueue's exact check.
+	if n := b.stats.queued.Load(); n >= int64(b.cfg.MaxQueueSize) {
+		b.stats.Arrivals.Add(1)
+		b.stats.reject()
+		return queueFull(n, b.cfg.MaxQueueSize)
+	}
+	return nil
+}
+
+func queueFull(n int64, limit int) error {
+	return &classed{ErrRejected, ErrQueueFull, fmt.Sprintf("queue full: %d calls waiting, max_queue_size is %d; retry later", n, limit)}
+}
+
 // enqueue admits it under b.mu or says why not.
 func (b *Batcher) enqueue(it *Item, now time.Time) error {
 	if b.closed {
@@ -136,7 +156,7 @@ func (b *Batcher) enqueue(it *Item, now time.Time) error {
 	}
 	if b.q.n >= b.cfg.MaxQueueSize {
 		b.stats.reject()
-		return &classed{ErrRejected, ErrQueueFull, fmt.Sprintf("queue full: %d calls waiting, max_queue_size is %d; retry later", b.q.n, b.cfg.MaxQueueSize)}
+		return queueFull(int64(b.q.n), b.cfg.MaxQueueSize)
 	}
 	it.state, it.enqueued, it.err, it.heapIdx = stateQueued, now, nil, -1
 	b.q.push(it)

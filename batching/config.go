@@ -30,6 +30,12 @@ type Config struct {
 	MaxPriorityWait time.Duration
 	// Instances is the number of batches that run at once.
 	Instances int
+	// WorkerNice is the scheduling niceness (1 to 19) of the threads the
+	// instances' batches run on; 0 leaves them as the server's. Where
+	// inference saturates the CPU, a nicer inference thread gives way to
+	// the front door's at once, so refusals, probes and the reading of
+	// calls are not held behind a batch.
+	WorkerNice int
 }
 
 // DefaultConfig runs calls alone, on one instance, with a finite queue.
@@ -62,6 +68,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("max_priority_wait: %v, expected a positive duration", c.MaxPriorityWait)
 	case c.Instances < 1:
 		return fmt.Errorf("instances: %d, expected at least 1", c.Instances)
+	case c.WorkerNice < 0 || c.WorkerNice > 19:
+		return fmt.Errorf("worker_nice: %d, expected 0 (as the server) to 19", c.WorkerNice)
 	}
 	for i, p := range c.PreferredBatchSizes {
 		if p < 1 || p > max(c.MaxBatchSize, 1) {

@@ -16,7 +16,7 @@ type Metrics struct {
 	requestUS, queueUS, inputUS, inferUS, outputUS *prometheus.CounterVec
 	rejected, expired, panics                      *prometheus.CounterVec
 	batchSize, latency                             *prometheus.HistogramVec
-	queueDepth, inflight                           *prometheus.Desc
+	queueDepth, inflight, busy, cpu                *prometheus.Desc
 
 	mu       sync.Mutex // guards versions
 	versions map[[2]string]*Stats
@@ -50,7 +50,11 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}, versionLabels),
 		queueDepth: prometheus.NewDesc("sluice_queue_depth", "Calls waiting in the queue now.", versionLabels, nil),
 		inflight:   prometheus.NewDesc("sluice_inflight_requests", "Calls in running batches now.", versionLabels, nil),
-		versions:   map[[2]string]*Stats{},
+		busy: prometheus.NewDesc("sluice_instance_busy_seconds_total",
+			"Seconds the version's instances spent running batches, summed over instances: its rate over the instance count is their busy share.", versionLabels, nil),
+		cpu: prometheus.NewDesc("sluice_instance_cpu_seconds_total",
+			"CPU seconds the threads of the version's instances spent running batches (inference and the copies around it).", versionLabels, nil),
+		versions: map[[2]string]*Stats{},
 	}
 	for _, c := range []prometheus.Collector{m.success, m.failure, m.count, m.exec, m.requestUS, m.queueUS,
 		m.inputUS, m.inferUS, m.outputUS, m.rejected, m.expired, m.panics, m.batchSize, m.latency, m} {
@@ -114,10 +118,12 @@ func (m *Metrics) Remove(model, version string, s *Stats) {
 	m.mu.Unlock()
 }
 
-// Describe and Collect export the gauges read from Stats.
+// Describe and Collect export the gauges and the busy time read from Stats.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- m.queueDepth
 	ch <- m.inflight
+	ch <- m.busy
+	ch <- m.cpu
 }
 
 func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
@@ -126,6 +132,8 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	for k, s := range m.versions {
 		ch <- prometheus.MustNewConstMetric(m.queueDepth, prometheus.GaugeValue, float64(s.Queued()), k[0], k[1])
 		ch <- prometheus.MustNewConstMetric(m.inflight, prometheus.GaugeValue, float64(s.InFlight()), k[0], k[1])
+		ch <- prometheus.MustNewConstMetric(m.busy, prometheus.CounterValue, time.Duration(s.Busy.Load()).Seconds(), k[0], k[1])
+		ch <- prometheus.MustNewConstMetric(m.cpu, prometheus.CounterValue, time.Duration(s.CPU.Load()).Seconds(), k[0], k[1])
 	}
 }
 

@@ -38,6 +38,7 @@ type Stats struct {
 	Panics                         atomic.Int64 // batches whose run panicked
 	Arrivals                       atomic.Int64 // calls submitted, admitted or not
 	Busy                           atomic.Int64 // nanoseconds instances spent running batches
+	CPU                            atomic.Int64 // nanoseconds of CPU the instances' threads spent on them
 	queued, inflight               atomic.Int64
 	bySize                         []BatchSizeStats // index: batch rows; 0 unused
 	prom                           *versionMetrics

@@ -3,6 +3,7 @@ package batching
 import (
 	"context"
 	"fmt"
+	goruntime "runtime"
 	"runtime/debug"
 	"time"
 )
@@ -11,6 +12,15 @@ import (
 // the queue. Its Batch and timer are reused from batch to batch.
 func (b *Batcher) worker(inst int) {
 	defer b.workers.Done()
+	// The worker keeps one thread for its life (which ends with it), so
+	// that thread's CPU time is the instance's own and its niceness stays
+	// with the instance.
+	goruntime.LockOSThread()
+	if b.cfg.WorkerNice > 0 {
+		if err := setThreadNice(b.cfg.WorkerNice); err != nil {
+			b.log.Warn("could not lower the instance thread's priority; it runs as the server's", "instance", inst, "worker_nice", b.cfg.WorkerNice, "error", err)
+		}
+	}
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	bt := &Batch{b: b}
@@ -157,7 +167,9 @@ func (b *Batcher) execute(inst int, bt *Batch) {
 		b.stats.observeQueue(start.Sub(it.enqueued))
 	}
 	b.stats.inflight.Add(int64(len(bt.Items)))
+	cpu := threadCPU()
 	err := b.runSafely(inst, bt)
+	b.stats.CPU.Add(int64(threadCPU() - cpu))
 	end := time.Now()
 	b.stats.inflight.Add(-int64(len(bt.Items)))
 	if err != nil {

@@ -90,6 +90,9 @@ type Batching struct {
 	PriorityLevels      int      `json:"priority_levels"`
 	DefaultPriority     int      `json:"default_priority"`
 	MaxPriorityWait     Duration `json:"max_priority_wait"`
+	// WorkerNice lowers the scheduling priority of the threads inference
+	// runs on (1 to 19; 0 leaves them as the server's): see batching.Config.
+	WorkerNice int `json:"worker_nice"`
 }
 
 // Duration reads "250us", "2ms" or "1s" from config.yaml.
@@ -126,6 +129,7 @@ func (c ModelConfig) batcherConfig() batching.Config {
 		DefaultPriority:     c.DefaultPriority,
 		MaxPriorityWait:     time.Duration(c.MaxPriorityWait),
 		Instances:           c.Instances,
+		WorkerNice:          c.WorkerNice,
 	}
 }
 

@@ -72,6 +72,44 @@ func (r *Registry) resolveLocked(name, version string) (Route, Traffic, error) {
 	return rt, t, nil
 }
 
+// Deferred is a call whose request is read only once the call is admitted:
+// a front door's request body, which an overloaded server refuses unread.
+type Deferred interface {
+	// Request reads and decodes the call's request; an error is the
+	// caller's (unreadable or malformed) and ends the call.
+	Request() (*tensor.Request, error)
+}
+
+// InferDeferred resolves a call and refuses it at once when its model is
+// not ready or its version's queue is full; only an admitted call has its
+// request read, and then runs as Infer runs it. A call that passes this
+// early check may still be refused by the queue's exact one.
+func (r *Registry) InferDeferred(ctx context.Context, name, version, key string, d Deferred) (*tensor.Response, error) {
+	rt, err := r.Resolve(name, version, key)
+	if err != nil {
+		return nil, err
+	}
+	if err := rt.v.batcher.Admit(); err != nil {
+		rt.abandon()
+		return nil, err
+	}
+	req, err := d.Request()
+	if err != nil {
+		rt.abandon()
+		return nil, err
+	}
+	return rt.Infer(ctx, req)
+}
+
+// abandon ends a resolved route whose call will not run: the canary guard
+// that let it through hears that it said nothing about the version.
+func (rt *Route) abandon() {
+	if rt.done != nil {
+		rt.done(NotCounted)
+		rt.done = nil
+	}
+}
+
 // Infer resolves a call and runs it.
 func (r *Registry) Infer(ctx context.Context, name, version, key string, req *tensor.Request) (*tensor.Response, error) {
 	rt, err := r.Resolve(name, version, key)

@@ -79,7 +79,7 @@ func (s *Server) adminRollout(ctx *fasthttp.RequestCtx, r route) {
 		Canary int64           `json:"canary"`
 		Spec   json.RawMessage `json:"spec"` // laid over the model's default rollout
 	}
-	if err := decodeBody(ctx, &req); err != nil {
+	if err := s.decodeBody(ctx, &req); err != nil {
 		writeError(ctx, err)
 		return
 	}
@@ -104,7 +104,12 @@ func (s *Server) adminAction(ctx *fasthttp.RequestCtx, r route) {
 
 func (s *Server) adminTraffic(ctx *fasthttp.RequestCtx, r route) {
 	var t registry.Traffic
-	dec := json.NewDecoder(bytes.NewReader(ctx.PostBody()))
+	body, _, err := readBody(ctx, nil, s.cfg.MaxBodyBytes, nil)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&t); err != nil {
 		writeError(ctx, tensor.Errorf(tensor.InvalidArgument, "traffic: %v; expected {\"stable\": 1, \"canary\": 2, \"canary_weight\": 10}", err))

@@ -24,7 +24,10 @@ import (
 // before the registry, so no model needs to load.
 type fakeModels struct{}
 
-func (fakeModels) Infer(_ context.Context, name, _, _ string, _ *tensor.Request) (*tensor.Response, error) {
+func (fakeModels) InferDeferred(_ context.Context, name, _, _ string, call registry.Deferred) (*tensor.Response, error) {
+	if _, err := call.Request(); err != nil {
+		return nil, err
+	}
 	return &tensor.Response{ModelName: name, ModelVersion: "1"}, nil
 }
 func (fakeModels) Index(bool) []registry.IndexEntry { return []registry.IndexEntry{} }

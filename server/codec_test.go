@@ -29,7 +29,11 @@ type fixedModels struct {
 
 func (f fixedModels) Lookup(string, string) (*registry.Version, error) { return nil, nil }
 
-func (f fixedModels) Infer(_ context.Context, _, _, _ string, req *tensor.Request) (*tensor.Response, error) {
+func (f fixedModels) InferDeferred(_ context.Context, _, _, _ string, call registry.Deferred) (*tensor.Response, error) {
+	req, err := call.Request()
+	if err != nil {
+		return nil, err
+	}
 	if len(req.Inputs) == 0 {
 		return nil, tensor.Errorf(tensor.InvalidArgument, "no inputs")
 	}

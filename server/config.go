@@ -12,6 +12,14 @@ type Config struct {
 	Addr string `koanf:"addr"`
 	// MaxBodyBytes is the largest request body accepted; larger gets 413.
 	MaxBodyBytes int `koanf:"max_body_bytes"`
+	// MaxBodyBytesInFlight bounds the bytes of inference request bodies
+	// held in memory at once (read, queued or running); a call that would
+	// pass it is refused with 503 before its body is read.
+	MaxBodyBytesInFlight int64 `koanf:"max_body_bytes_in_flight"`
+	// MaxConnections bounds the connections served at once; one more is
+	// answered 503 and closed. Each open connection holds a goroutine and
+	// its read and write buffers.
+	MaxConnections int `koanf:"max_connections"`
 	// ReadTimeout bounds reading one request, headers and body.
 	ReadTimeout time.Duration `koanf:"read_timeout"`
 	// WriteTimeout bounds writing one response.
@@ -60,14 +68,17 @@ type RateLimit struct {
 // DefaultConfig listens on loopback port 8000, like Triton's HTTP port.
 func DefaultConfig() Config {
 	return Config{
-		Addr:           "127.0.0.1:8000",
-		MaxBodyBytes:   64 << 20,
-		ReadTimeout:    30 * time.Second,
-		WriteTimeout:   30 * time.Second,
-		IdleTimeout:    120 * time.Second,
-		InferTimeout:   60 * time.Second,
-		ControlTimeout: 5 * time.Minute,
-		RoutingHeader:  "Sluice-Routing-Key",
+		Addr:         "127.0.0.1:8000",
+		MaxBodyBytes: 64 << 20,
+		// 256 MiB: a full queue of 1,024 PP-OCR calls is 113 MiB.
+		MaxBodyBytesInFlight: 256 << 20,
+		MaxConnections:       4096,
+		ReadTimeout:          30 * time.Second,
+		WriteTimeout:         30 * time.Second,
+		IdleTimeout:          120 * time.Second,
+		InferTimeout:         60 * time.Second,
+		ControlTimeout:       5 * time.Minute,
+		RoutingHeader:        "Sluice-Routing-Key",
 		// Empty, not nil, so a file's `model_rate_limits: {}` equals it.
 		ModelRateLimits: map[string]RateLimit{},
 	}
@@ -83,6 +94,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBodyBytes < 1024 {
 		return fmt.Errorf("server.max_body_bytes: %d, expected at least 1024", c.MaxBodyBytes)
+	}
+	if c.MaxBodyBytesInFlight < int64(c.MaxBodyBytes) {
+		return fmt.Errorf("server.max_body_bytes_in_flight: %d, expected at least server.max_body_bytes (%d), or no body that large could ever be read", c.MaxBodyBytesInFlight, c.MaxBodyBytes)
+	}
+	if c.MaxConnections < 1 {
+		return fmt.Errorf("server.max_connections: %d, expected at least 1", c.MaxConnections)
 	}
 	for _, d := range []struct {
 		key string

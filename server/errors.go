@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"net"
 
 	"github.com/valyala/fasthttp"
@@ -19,6 +20,10 @@ func statusOf(err error) int {
 	var rl *rateLimited
 	if errors.As(err, &rl) {
 		return fasthttp.StatusTooManyRequests
+	}
+	var rt readTimedOut
+	if errors.As(err, &rt) {
+		return fasthttp.StatusRequestTimeout
 	}
 	switch tensor.KindOf(err) {
 	case tensor.InvalidArgument:
@@ -53,13 +58,10 @@ func writeError(ctx *fasthttp.RequestCtx, err error) {
 	ctx.Response.SetBodyRaw(append(b, '}'))
 }
 
-// errorHandler answers errors fasthttp meets before a handler runs, such as
-// a body over the limit, in the protocol's JSON shape.
+// errorHandler answers errors fasthttp meets before a handler runs (headers
+// too large or too slow, a malformed request line) in the protocol's JSON
+// shape. Bodies are the handlers' to read (body.go).
 func errorHandler(ctx *fasthttp.RequestCtx, err error) {
-	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
-		writeError(ctx, tensor.Errorf(tensor.TooLarge, "request body is larger than server.max_body_bytes"))
-		return
-	}
 	var small *fasthttp.ErrSmallBuffer
 	if errors.As(err, &small) {
 		// The request line and headers did not fit fasthttp's read buffer:
@@ -70,10 +72,8 @@ func errorHandler(ctx *fasthttp.RequestCtx, err error) {
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		// The client sent too slowly for server.read_timeout: 408, as
-		// HTTP names it, rather than blaming the request's form.
-		writeError(ctx, tensor.Errorf(tensor.InvalidArgument, "request not read within server.read_timeout: %v", err))
-		ctx.SetStatusCode(fasthttp.StatusRequestTimeout)
+		// The client sent its headers too slowly for server.read_timeout.
+		writeError(ctx, readTimedOut{fmt.Errorf("request not read within server.read_timeout: %v", err)})
 		return
 	}
 	writeError(ctx, tensor.Errorf(tensor.InvalidArgument, "malformed HTTP request: %v", err))

@@ -16,51 +16,83 @@ import (
 // headerLength is Triton's header that marks a binary-tensor body.
 const headerLength = "Inference-Header-Content-Length"
 
-// callPool keeps decoded calls, whose buffers then serve the next request
-// of the same size without allocating.
-var callPool = sync.Pool{New: func() any { return new(v2.Call) }}
+// callPool keeps calls, whose decode and body buffers then serve the next
+// request of the same size without allocating.
+var callPool = sync.Pool{New: func() any { return new(inferCall) }}
 
-// infer decodes the call and hands it to the registry, which resolves the
-// model and version once, for the call itself: a model unloaded between a
-// separate check and the call could otherwise be found twice, differently.
-func (s *Server) infer(ctx *fasthttp.RequestCtx, r route) {
-	call := callPool.Get().(*v2.Call)
-	defer releaseCall(call)
-	if err := v2.DecodeRequest(ctx.PostBody(), headerLen(ctx), call); err != nil {
-		writeError(ctx, err)
-		return
+// keepBodyBytes is the largest body buffer a pooled call keeps: a batch of
+// PP-OCR crops, not a rare giant body.
+const keepBodyBytes = 1 << 20
+
+// inferCall is one inference request on its way through the server: the
+// registry asks for its Request only once the call is admitted, so a
+// refused call's body is never read.
+type inferCall struct {
+	call v2.Call
+	body []byte // the read body's array, reused
+	held int64  // bytes of s.bodies this call holds
+	s    *Server
+	ctx  *fasthttp.RequestCtx
+}
+
+// Request reads the body and decodes it.
+func (c *inferCall) Request() (*tensor.Request, error) {
+	streamed := c.ctx.RequestBodyStream() != nil // else the body is fasthttp's, not ours to keep
+	body, held, err := readBody(c.ctx, c.body, c.s.cfg.MaxBodyBytes, c.s.bodies)
+	if err != nil {
+		return nil, err
 	}
+	if streamed && cap(body) <= keepBodyBytes {
+		c.body = body[:0]
+	}
+	c.held = held
+	if err := v2.DecodeRequest(body, headerLen(c.ctx, len(body)), &c.call); err != nil {
+		return nil, err
+	}
+	return &c.call.Request, nil
+}
+
+// infer hands the call to the registry, which resolves the model and
+// version once, admits the call, and only then has its body read.
+func (s *Server) infer(ctx *fasthttp.RequestCtx, r route) {
+	c := callPool.Get().(*inferCall)
+	c.s, c.ctx = s, ctx
+	defer s.releaseCall(c)
 	ictx, cancel := context.WithTimeout(context.Background(), s.cfg.InferTimeout)
 	defer cancel()
 	key := string(ctx.Request.Header.Peek(s.cfg.RoutingHeader))
-	resp, err := s.models.Infer(ictx, r.model, r.version, key, &call.Request)
+	resp, err := s.models.InferDeferred(ictx, r.model, r.version, key, c)
 	if err != nil {
 		writeError(ctx, err)
 		return
 	}
 	ctx.Response.Header.Set("Sluice-Model-Version", resp.ModelVersion)
-	writeInferResponse(ctx, resp, call)
+	writeInferResponse(ctx, resp, &c.call)
 }
 
 // releaseCall pools a call once its request and response are done with:
 // the batcher lets a caller go only after its inputs are copied, so nothing
-// reads the call's buffers any more.
-func releaseCall(call *v2.Call) {
-	call.Reset()
-	callPool.Put(call)
+// reads the call's buffers any more, and its body leaves the budget.
+func (s *Server) releaseCall(c *inferCall) {
+	if c.held > 0 {
+		s.bodies.give(c.held)
+	}
+	c.call.Reset()
+	c.held, c.s, c.ctx = 0, nil, nil
+	callPool.Put(c)
 }
 
 // headerLen reads Inference-Header-Content-Length, -1 when absent. A
 // negative value goes through for v2 to refuse naming it; one that is not
 // a number is refused as past the body, which names the header too.
-func headerLen(ctx *fasthttp.RequestCtx) int {
+func headerLen(ctx *fasthttp.RequestCtx, bodyLen int) int {
 	h := ctx.Request.Header.Peek(headerLength)
 	if h == nil {
 		return -1
 	}
 	n, err := strconv.Atoi(string(h))
 	if err != nil {
-		return len(ctx.PostBody()) + 1
+		return bodyLen + 1
 	}
 	return n
 }

@@ -12,8 +12,11 @@ import (
 // The model repository extension, as Triton's clients send it.
 
 // decodeBody reads an optional JSON object body into v; empty means {}.
-func decodeBody(ctx *fasthttp.RequestCtx, v any) error {
-	body := ctx.PostBody()
+func (s *Server) decodeBody(ctx *fasthttp.RequestCtx, v any) error {
+	body, _, err := readBody(ctx, nil, s.cfg.MaxBodyBytes, nil)
+	if err != nil {
+		return err
+	}
 	if len(body) == 0 {
 		return nil
 	}
@@ -27,7 +30,7 @@ func (s *Server) repoIndex(ctx *fasthttp.RequestCtx) {
 	var req struct {
 		Ready bool `json:"ready"`
 	}
-	if err := decodeBody(ctx, &req); err != nil {
+	if err := s.decodeBody(ctx, &req); err != nil {
 		writeError(ctx, err)
 		return
 	}
@@ -44,7 +47,7 @@ type repoRequest struct {
 
 func (s *Server) repoLoad(ctx *fasthttp.RequestCtx, r route) {
 	var req repoRequest
-	if err := decodeBody(ctx, &req); err != nil {
+	if err := s.decodeBody(ctx, &req); err != nil {
 		writeError(ctx, err)
 		return
 	}
@@ -103,7 +106,7 @@ func rolloutParam(raw json.RawMessage) (bool, error) {
 
 func (s *Server) repoUnload(ctx *fasthttp.RequestCtx, r route) {
 	var req repoRequest // unload_dependents is accepted: Sluice has no ensembles to unload with it
-	if err := decodeBody(ctx, &req); err != nil {
+	if err := s.decodeBody(ctx, &req); err != nil {
 		writeError(ctx, err)
 		return
 	}

@@ -161,12 +161,21 @@ func (s *Server) accessLog(ctx *fasthttp.RequestCtx, id []byte, latency time.Dur
 		slog.String("version", r.version),
 		slog.String("serving_version", string(ctx.Response.Header.Peek("Sluice-Model-Version"))),
 		slog.Int("status", ctx.Response.StatusCode()),
-		slog.Int("request_bytes", len(ctx.Request.Body())),
+		slog.Int("request_bytes", requestBytes(&ctx.Request)),
 		slog.Int("response_bytes", responseBytes(&ctx.Response)),
 		slog.Int64("latency_us", latency.Microseconds()),
 		slog.String("request_id", string(id)),
 		slog.String("remote", ctx.RemoteAddr().String()),
 	)
+}
+
+// requestBytes is the request's body size as its Content-Length tells it,
+// read or not (a refused call's body is not); 0 for none, -1 for chunked.
+func requestBytes(req *fasthttp.Request) int {
+	if req.IsBodyStream() {
+		return max(req.Header.ContentLength(), -1)
+	}
+	return len(req.Body())
 }
 
 // responseBytes is the answer's body size; a streamed body is not read

@@ -158,6 +158,12 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		deny(ctx, err)
 		return
 	}
+	if ctx.Request.Header.ContentLength() > s.cfg.MaxBodyBytes {
+		// Refused from its header, unread: fasthttp closes the connection
+		// rather than discard that much.
+		writeError(ctx, tooLarge(s.cfg.MaxBodyBytes))
+		return
+	}
 	switch r.kind {
 	case routeServerMeta:
 		s.serverMetadata(ctx)

@@ -23,7 +23,7 @@ import (
 
 // Models is what the server needs of the registry.
 type Models interface {
-	Infer(ctx context.Context, name, version, key string, req *tensor.Request) (*tensor.Response, error)
+	InferDeferred(ctx context.Context, name, version, key string, call registry.Deferred) (*tensor.Response, error)
 	Index(readyOnly bool) []registry.IndexEntry
 	Load(ctx context.Context, name string, config []byte) error
 	Unload(ctx context.Context, name string) error
@@ -63,6 +63,7 @@ type Server struct {
 	setupErr       error                   // a bad key list or TLS pair, returned by Serve
 	now            func() time.Time        // the clock rate limits read
 	draining       atomic.Bool             // the serve context ended: ready answers 503 while calls in flight finish
+	bodies         *bodyBudget             // inference body bytes held at once
 }
 
 // Recommendations is what the server shows of the replica recommender.
@@ -80,17 +81,25 @@ func (s *Server) WithAutoscale(a Recommendations) *Server {
 // gatherer on /metrics; Serve starts it.
 func New(cfg Config, models Models, rollouts Rollouts, gatherer prometheus.Gatherer, log *slog.Logger) *Server {
 	s := &Server{cfg: cfg, models: models, rollouts: rollouts, log: log,
-		metricsHandler: fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))}
+		metricsHandler: fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{})),
+		bodies:         &bodyBudget{limit: cfg.MaxBodyBytesInFlight}}
 	s.http = &fasthttp.Server{
-		Handler:                       s.observe(s.handle),
-		ErrorHandler:                  errorHandler,
-		Name:                          "sluice",
-		MaxRequestBodySize:            cfg.MaxBodyBytes,
-		ReadTimeout:                   cfg.ReadTimeout,
-		WriteTimeout:                  cfg.WriteTimeout,
-		IdleTimeout:                   cfg.IdleTimeout,
-		NoDefaultContentType:          true,
-		CloseOnShutdown:               true,
+		Handler:      s.observe(s.handle),
+		ErrorHandler: errorHandler,
+		Name:         "sluice",
+		// Handlers read bodies themselves (body.go): a refused call's
+		// body is discarded unread, and max_body_bytes is theirs to check.
+		StreamRequestBody:    true,
+		MaxRequestBodySize:   cfg.MaxBodyBytes,
+		ReadTimeout:          cfg.ReadTimeout,
+		WriteTimeout:         cfg.WriteTimeout,
+		IdleTimeout:          cfg.IdleTimeout,
+		NoDefaultContentType: true,
+		CloseOnShutdown:      true,
+		// A connection's goroutine waits this long for the next connection
+		// once its own has closed (fasthttp's default is 10 s): after a
+		// flood of connections, goroutines return to their baseline soon.
+		MaxIdleWorkerDuration:         2 * time.Second,
 		Logger:                        fasthttpLogger{log},
 		DisableHeaderNamesNormalizing: false,
 	}
@@ -113,6 +122,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, drain time.Duration
 	if s.setupErr != nil {
 		return s.setupErr
 	}
+	ln = newLimitListener(ln, s.cfg.MaxConnections, s.certs == nil)
 	if s.certs != nil {
 		ln = tls.NewListener(ln, s.certs.config())
 	}
