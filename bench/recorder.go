@@ -16,6 +16,8 @@ func newHist() *hdr.Histogram { return hdr.New(1, maxLatency, 3) }
 type window struct {
 	mu       sync.Mutex // guards the fields below
 	hist     *hdr.Histogram
+	okHist   *hdr.Histogram // calls answered 200
+	refused  *hdr.Histogram // calls refused for load: 503 and 429
 	ok       int64
 	status   map[int]int64
 	failed   int64 // transport errors and timeouts
@@ -23,7 +25,7 @@ type window struct {
 }
 
 func newWindow() *window {
-	return &window{hist: newHist(), status: map[int]int64{}, versions: map[string]int64{}}
+	return &window{hist: newHist(), okHist: newHist(), refused: newHist(), status: map[int]int64{}, versions: map[string]int64{}}
 }
 
 func (w *window) record(lat time.Duration, status int, version string, err error) {
@@ -37,11 +39,15 @@ func (w *window) record(lat time.Duration, status int, version string, err error
 	case status == 200:
 		w.ok++
 		w.status[status]++
+		_ = w.okHist.RecordValue(us)
 		if version != "" {
 			w.versions[version]++
 		}
 	default:
 		w.status[status]++
+		if status == 503 || status == 429 {
+			_ = w.refused.RecordValue(us)
+		}
 	}
 }
 
@@ -50,6 +56,8 @@ func (w *window) absorb(o *window) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	w.hist.Merge(o.hist)
+	w.okHist.Merge(o.okHist)
+	w.refused.Merge(o.refused)
 	w.ok += o.ok
 	w.failed += o.failed
 	for s, n := range o.status {

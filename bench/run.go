@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	goruntime "runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -28,6 +29,9 @@ type Result struct {
 	Status      map[int]int64    `json:"status"`
 	Failed      int64            `json:"transport_errors"`
 	Latency     Percentiles      `json:"latency_us"`
+	LatencyOK   Percentiles      `json:"latency_ok_us"`      // calls answered 200
+	Refusal     Percentiles      `json:"latency_refused_us"` // calls refused for load (503, 429)
+	Refused     int64            `json:"refused"`
 	Versions    map[string]int64 `json:"versions,omitempty"`
 	Server      *ServerSplit     `json:"server,omitempty"`
 	CPU         CPU              `json:"harness_cpu"`
@@ -94,11 +98,11 @@ type runner struct {
 	cfg     Config
 	start   time.Time // of the warm-up
 	measure time.Time // of the first window
-	// Each worker records into its own windows, merged at the end, so the
-	// hot loop shares no lock; ok counts the successes of each window for
-	// the live stability check.
-	mu      sync.Mutex  // guards windows
-	windows [][]*window // per worker, per window
+	// Workers record into a few shards of windows, merged when read, so
+	// that callers seldom meet on a window's lock, and a loop of thousands
+	// of callers keeps a few histograms per window, not thousands. ok
+	// counts the successes of each window for the live stability check.
+	windows [][]*window // per shard, per window; fixed before workers start
 	ok      []atomic.Int64
 	stop    atomic.Bool
 	n       atomic.Int64 // calls begun
@@ -129,9 +133,16 @@ func (r *runner) run(ctx context.Context, progress func(Progress)) *Result {
 	r.start = time.Now()
 	r.measure = r.start.Add(r.cfg.Warmup)
 	prepared := r.prepare()
+	r.windows = make([][]*window, min(r.cfg.Concurrency, 2*goruntime.GOMAXPROCS(0)))
+	for i := range r.windows {
+		r.windows[i] = make([]*window, r.cfg.MaxWindows)
+		for j := range r.windows[i] {
+			r.windows[i][j] = newWindow()
+		}
+	}
 	var wg sync.WaitGroup
 	for w := range r.cfg.Concurrency {
-		wg.Go(func() { r.worker(ctx, prepared[w%len(prepared)]) })
+		wg.Go(func() { r.worker(ctx, prepared[w%len(prepared)], r.windows[w%len(r.windows)]) })
 	}
 	measured := r.watch(ctx, progress)
 	r.stop.Store(true)
@@ -158,17 +169,10 @@ func (r *runner) prepare() []*client.Prepared {
 	return out
 }
 
-func (r *runner) worker(ctx context.Context, p *client.Prepared) {
+func (r *runner) worker(ctx context.Context, p *client.Prepared, mine []*window) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	caller := r.cfg.Client.NewCaller(p)
-	mine := make([]*window, r.cfg.MaxWindows)
-	for i := range mine {
-		mine[i] = newWindow()
-	}
-	r.mu.Lock()
-	r.windows = append(r.windows, mine)
-	r.mu.Unlock()
 	for !r.stop.Load() {
 		i := r.n.Add(1) - 1
 		sent := time.Now()
@@ -211,10 +215,8 @@ func (r *runner) windowAt(t time.Time) int {
 	return i
 }
 
-// merged is window i over every worker.
+// merged is window i over every shard.
 func (r *runner) merged(i int) *window {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	m := newWindow()
 	for _, ws := range r.windows {
 		m.absorb(ws[i])
@@ -281,6 +283,7 @@ func (r *runner) result(k int) *Result {
 		res.Throughput = float64(res.OK) / res.Duration.Seconds()
 	}
 	res.Latency = percentiles(res.hist)
+	res.LatencyOK, res.Refusal, res.Refused = percentiles(total.okHist), percentiles(total.refused), total.refused.TotalCount()
 	res.Stable = k < r.cfg.MaxWindows || r.agree(k)
 	return res
 }

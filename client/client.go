@@ -145,16 +145,33 @@ func (c *Client) Send(ctx context.Context, p *Prepared, resp *fasthttp.Response)
 		defer fasthttp.ReleaseResponse(resp)
 	}
 	fill(req, p)
-	var err error
-	if d, ok := ctx.Deadline(); ok {
-		err = c.hc.DoDeadline(req, resp, d)
-	} else {
-		err = c.hc.Do(req, resp)
-	}
-	if err != nil {
+	if err := c.roundTrip(ctx, req, resp); err != nil {
 		return Result{}, err
 	}
 	return Result{Status: resp.StatusCode(), Version: string(resp.Header.Peek("Sluice-Model-Version"))}, nil
+}
+
+// SendTagged posts a prepared request under the request id id (the
+// X-Request-Id the server logs), for a caller that must find a call in the
+// server's log afterwards. It honours ctx's deadline.
+func (c *Client) SendTagged(ctx context.Context, p *Prepared, id string) (Result, error) {
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	fill(req, p)
+	req.Header.Set("X-Request-Id", id)
+	if err := c.roundTrip(ctx, req, resp); err != nil {
+		return Result{}, err
+	}
+	return Result{Status: resp.StatusCode(), Version: string(resp.Header.Peek("Sluice-Model-Version"))}, nil
+}
+
+// roundTrip sends req and reads its answer into resp by ctx's deadline.
+func (c *Client) roundTrip(ctx context.Context, req *fasthttp.Request, resp *fasthttp.Response) error {
+	if d, ok := ctx.Deadline(); ok {
+		return c.hc.DoDeadline(req, resp, d)
+	}
+	return c.hc.Do(req, resp)
 }
 
 // Infer sends one request and decodes its answer with the checks the

@@ -1,9 +1,13 @@
 package client
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/valyala/fasthttp"
 )
@@ -26,6 +30,17 @@ type ModelMeta struct {
 
 // do sends a request with an optional JSON body and decodes a JSON answer.
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	return c.send(ctx, method, path, in, func(body []byte) error {
+		if out == nil || len(body) == 0 {
+			return nil
+		}
+		return json.Unmarshal(body, out)
+	})
+}
+
+// send sends a request with an optional JSON body and hands a 200 answer's
+// body, valid only during the call, to read.
+func (c *Client) send(ctx context.Context, method, path string, in any, read func([]byte) error) error {
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
@@ -42,23 +57,60 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 		req.SetBodyRaw(b)
 		req.Header.SetContentType("application/json")
 	}
-	var err error
-	if d, ok := ctx.Deadline(); ok {
-		err = c.hc.DoDeadline(req, resp, d)
-	} else {
-		err = c.hc.Do(req, resp)
-	}
-	if err != nil {
+	if err := c.roundTrip(ctx, req, resp); err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	if resp.StatusCode() != fasthttp.StatusOK {
 		return fmt.Errorf("%s %s: %w", method, path, statusError(resp.StatusCode(), resp.Body()))
 	}
-	if out == nil || len(resp.Body()) == 0 {
-		return nil
-	}
-	return json.Unmarshal(resp.Body(), out)
+	return read(resp.Body())
 }
+
+// Metrics reads the server's Prometheus exposition (/metrics) as text.
+func (c *Client) Metrics(ctx context.Context) ([]byte, error) {
+	var out []byte
+	err := c.send(ctx, fasthttp.MethodGet, "/metrics", nil, func(b []byte) error {
+		out = append(out, b...)
+		return nil
+	})
+	return out, err
+}
+
+// SumMetrics reads a Prometheus text exposition (what Metrics returns) into
+// sums by metric name, and by name{model="m"} for series with a model
+// label: go_goroutines, sluice_instance_busy_seconds_total{model="ppocr-cls"}.
+func SumMetrics(text []byte) map[string]float64 {
+	out := map[string]float64{}
+	sc := bufio.NewScanner(bytes.NewReader(text))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		series := line[:i]
+		name, labels, _ := strings.Cut(series, "{")
+		out[name] += v
+		if _, rest, ok := strings.Cut(labels, `model="`); ok {
+			if m, _, ok := strings.Cut(rest, `"`); ok {
+				out[name+`{model="`+m+`"}`] += v
+			}
+		}
+	}
+	return out
+}
+
+// CloseIdle closes the client's idle connections, as a load generator does
+// when its load ends.
+func (c *Client) CloseIdle() { c.hc.CloseIdleConnections() }
 
 // ModelMetadata reads a model's (or version's) metadata.
 func (c *Client) ModelMetadata(ctx context.Context, model, version string) (*ModelMeta, error) {

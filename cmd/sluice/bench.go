@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,6 +22,9 @@ import (
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "suite" {
 		return suiteCmd(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "watch" {
+		return watchCmd(ctx, args[1:], os.Stdin, stdout, stderr)
 	}
 	fs := flag.NewFlagSet("sluice bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -49,6 +53,11 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	csvOut := fs.String("csv", "", "write the results as CSV to this file")
 	htmlOut := fs.String("html", "", "write an HTML report with SVG plots to this file")
 	quiet := fs.Bool("quiet", false, "no live progress line")
+	overload := fs.Float64("overload", 0, "overload mode: an open loop at this multiple of the capacity (measured first, closed loop, unless -capacity), reporting goodput, refusal and probe latency, memory and goroutines")
+	capacity := fs.Float64("capacity", 0, "overload: the server's capacity in calls/s (0: measure it)")
+	duration := fs.Duration("duration", time.Minute, "overload: how long the overload lasts")
+	connections := fs.Int("connections", 2048, "overload: most calls in flight, one connection each")
+	serverPID := fs.Int("server-pid", 0, "overload: the server's process id on this machine, to read its memory and CPU from /proc")
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 		return nil
 	} else if err != nil {
@@ -58,7 +67,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errors.New("bench: -model is required")
 	}
 	cfg := bench.DefaultConfig()
-	cfg.Client, cfg.Model, cfg.Version = client.New(*url, 512), *model, *version
+	cfg.Client, cfg.Model, cfg.Version = client.New(*url, max(512, *connections)), *model, *version
 	cfg.Options.Binary = *binary
 	cfg.Mode, cfg.Rate, cfg.Poisson, cfg.RoutingKeys = *mode, *rate, *poisson, *keys
 	cfg.Warmup, cfg.Window, cfg.MaxWindows = *warmup, *window, *maxWindows
@@ -71,6 +80,23 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	progress := liveProgress(stderr, *quiet)
+	if *overload > 0 {
+		oc := bench.DefaultOverload()
+		oc.Call, oc.URL, oc.Capacity, oc.Multiple = cfg, *url, *capacity, *overload
+		oc.Duration, oc.Warmup, oc.Connections, oc.ServerPID = *duration, *warmup, *connections, *serverPID
+		oc.Watcher = processWatcher
+		res, err := bench.Overload(ctx, oc, progress)
+		if !*quiet {
+			fmt.Fprintln(stderr)
+		}
+		if res != nil {
+			bench.OverloadTable(stdout, res)
+			if werr := writeJSON(*jsonOut, res); werr != nil && err == nil {
+				err = werr
+			}
+		}
+		return err
+	}
 	var results []*bench.Result
 	switch {
 	case *slo > 0:
@@ -204,4 +230,16 @@ func writeReports(results []*bench.Result, jsonOut, csvOut, htmlOut, title strin
 		}
 	}
 	return nil
+}
+
+// writeJSON writes v as indented JSON to path; no path, no file.
+func writeJSON(path string, v any) error {
+	if path == "" {
+		return nil
+	}
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
 }

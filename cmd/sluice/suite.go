@@ -39,24 +39,26 @@ func suiteCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.SetOutput(stderr)
 	out := fs.String("out", "docs/benchmarks.md", "markdown file whose make-bench section is rewritten")
 	window := fs.Duration("window", time.Second, "measurement window")
+	overload := fs.Duration("overload-time", time.Minute, "length of each (f) overload run; 0 leaves (f) out")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if _, err := initRuntime(""); err != nil {
 		return err
 	}
-	s := &suite{window: *window, log: stderr}
+	s := &suite{window: *window, overload: *overload, log: stderr}
 	var md bytes.Buffer
 	if err := s.run(ctx, &md); err != nil {
 		return err
 	}
 	fmt.Fprint(stdout, md.String())
-	return replaceSection(*out, md.String())
+	return replaceSection(*out, md.String(), beginMark, endMark)
 }
 
 type suite struct {
-	window time.Duration
-	log    io.Writer
+	window   time.Duration
+	overload time.Duration // each (f) run; 0: none
+	log      io.Writer
 }
 
 func (s *suite) step(format string, args ...any) {
@@ -71,7 +73,7 @@ func (s *suite) run(ctx context.Context, md *bytes.Buffer) error {
 	if _, err := os.Stat(ppocr); err != nil {
 		return fmt.Errorf("%s: %w (run make models, from the repository root)", ppocr, err)
 	}
-	fmt.Fprintf(md, "%s\n\n## Side by side (`make bench`)\n\n%s\n", beginMark, machine())
+	fmt.Fprintf(md, "%s\n\n## Side by side (`make bench`)\n\n%s. For (a)–(e) the load harness runs in the same process as the server it measures, on the same cores; (f) runs the server as a process of its own.\n\n", beginMark, machine())
 	s.step("(a) raw ONNX Runtime on ppocr-cls, every layout and batch size")
 	ceiling, err := s.rawTable(ctx, md, ppocr)
 	if err != nil {
@@ -105,6 +107,11 @@ func (s *suite) run(ctx context.Context, md *bytes.Buffer) error {
 		return err
 	}
 	writeComparison(md, ceiling, on, off, fixed, wrkRate, tiny, one, rawOne)
+	if s.overload > 0 {
+		if err := s.overloadTable(ctx, md, s.overload); err != nil {
+			return err
+		}
+	}
 	fmt.Fprintf(md, "\n%s\n", endMark)
 	return nil
 }
@@ -125,8 +132,12 @@ func machine() string {
 		fmt.Sscanf(strings.SplitN(string(b), "\n", 2)[0], "MemTotal: %d kB", &kb)
 		mem = fmt.Sprintf(", %.0f GiB", float64(kb)/(1<<20))
 	}
-	return fmt.Sprintf("Machine: %d CPUs (%s)%s, %s, ONNX Runtime %s, measured %s. The load harness runs in the same process as the server it measures, on the same cores.\n",
-		goruntime.NumCPU(), cpu, mem, goruntime.Version(), runtime.Version(), time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	ort := ""
+	if v := runtime.Version(); v != "" { // the soak does not load it itself
+		ort = ", ONNX Runtime " + v
+	}
+	return fmt.Sprintf("Machine: %d CPUs (%s)%s, %s%s, measured %s",
+		goruntime.NumCPU(), cpu, mem, goruntime.Version(), ort, time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 }
 
 // rawResult is one raw-ORT measurement.
@@ -390,15 +401,16 @@ func writeComparison(md *bytes.Buffer, ceiling rawResult, on, off, fixed *bench.
 	fmt.Fprintf(md, "\nThe harness runs in the server's process here, so its CPU column is the whole process's: %.2f cores while driving the fixed handler (almost all of it the harness, since that handler does nothing), %.2f while driving Sluice on student-success.\n", fixed.CPU.Cores, tiny.CPU.Cores)
 }
 
-// replaceSection writes md between the markers of path, or appends it.
-func replaceSection(path, md string) error {
+// replaceSection writes md, which starts with begin and ends with end,
+// in place of what lies between those markers in path, or appends it.
+func replaceSection(path, md, begin, end string) error {
 	old, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	s := string(old)
-	if i, j := strings.Index(s, beginMark), strings.Index(s, endMark); i >= 0 && j > i {
-		s = s[:i] + strings.TrimRight(md, "\n") + s[j+len(endMark):]
+	if i, j := strings.Index(s, begin), strings.Index(s, end); i >= 0 && j > i {
+		s = s[:i] + strings.TrimRight(md, "\n") + s[j+len(end):]
 	} else {
 		s = strings.TrimRight(s, "\n") + "\n\n" + md
 	}
