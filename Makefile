@@ -6,7 +6,7 @@ ORT_LIB   := .cache/onnxruntime/1.30.0/libonnxruntime.so.1
 PPOCR     := models/ppocr-cls/1/model.onnx
 TEST_FLAGS ?= -race -count=1 -timeout 15m
 
-.PHONY: all build run test ort ort-gpu models fixtures lint bench clean image image-gpu image-test
+.PHONY: all build run test ort ort-gpu models fixtures lint bench soak clean image image-gpu image-test
 
 # Container images (docs/containers.md): $(IMAGE):$(VERSION) (CPU),
 # $(IMAGE):$(VERSION)-demo (with models/ inside) and $(IMAGE):$(VERSION)-gpu,
@@ -74,11 +74,18 @@ lint:
 	$(GO) vet -tags imagetest ./imagetest/
 	cd deploy && $(GO) vet ./...
 
-# The side-by-side benchmark (under 5 minutes): raw ORT, Sluice with
-# batching on and off, the front door's ceiling, wrk against the harness;
+# The side-by-side benchmark (about 6 minutes): raw ORT, Sluice with
+# batching on and off, the front door's ceiling, wrk against the harness,
+# and three 60-second overload runs against a separate server process;
 # it rewrites its section of docs/benchmarks.md.
 bench: ort models build
 	./bin/sluice bench suite -out docs/benchmarks.md
+
+# Ten minutes of mixed load on a supervised server while it is reloaded,
+# rolled out and restarted (soak/); nothing may be lost. Rewrites its
+# section of docs/reliability.md. make test runs a 40-second soak.
+soak: ort models build
+	./bin/sluice soak -duration 10m -out docs/reliability.md
 
 image: ort models
 	$(if $(AIRGAP),$(GO) mod download)

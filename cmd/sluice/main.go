@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	goruntime "runtime"
 	"runtime/debug"
 	"sync"
 	"syscall"
@@ -39,6 +40,7 @@ usage:
   sluice serve [flags]   serve the models in the repository (see sluice serve -help)
   sluice bench [flags]   load-test a running server (see sluice bench -help)
   sluice bench suite     the side-by-side benchmark that make bench runs
+  sluice soak [flags]    mixed load on a supervised server while it is reloaded, rolled out and restarted; make soak
   sluice autoscale simulate -trace FILE
                          replay a rate trace through the replica recommender
   sluice rollout ACTION MODEL
@@ -76,6 +78,10 @@ func run(args, environ []string, stdout, stderr io.Writer) error {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		return pipelineCmd(ctx, args[1:], environ, stdout, stderr)
+	case "soak":
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return soakCmd(ctx, args[1:], environ, stdout, stderr)
 	case "rollout":
 		return rolloutCmd(context.Background(), args[1:], environ, stdout, stderr)
 	case "doctor":
@@ -197,7 +203,50 @@ func startLoops(ctx context.Context, cfg config.Config, reg *registry.Registry, 
 			}
 		}
 	})
+	every(trimInterval, func(ticks <-chan time.Time) {
+		var t trimmer
+		for {
+			select {
+			case <-lctx.Done():
+				return
+			case <-ticks:
+				var arrivals int64
+				for _, l := range modelLoads(reg) {
+					arrivals += l.Arrivals
+				}
+				if t.tick(arrivals) {
+					// Twice: pooled buffers outlive one collection.
+					goruntime.GC()
+					debug.FreeOSMemory()
+				}
+			}
+		}
+	})
 	return func() { stop(); wg.Wait() }
+}
+
+// trimInterval is how often the trimmer looks; trimBurst is the calls in
+// one interval that make it a burst worth trimming after.
+const (
+	trimInterval = 2 * time.Second
+	trimBurst    = 1000
+)
+
+// trimmer decides when to give the memory a burst of calls left behind
+// back to the operating system: once, in the first quiet interval after a
+// busy one. The Go runtime keeps freed heap, and the server's pools their
+// buffers, for the next burst, returning them only slowly; a server whose
+// burst has passed should look its size again.
+type trimmer struct {
+	last int64 // arrivals at the last tick
+	busy bool  // the last interval was a burst
+}
+
+func (t *trimmer) tick(arrivals int64) (trim bool) {
+	n := arrivals - t.last
+	trim = t.busy && n == 0
+	t.busy, t.last = n >= trimBurst, arrivals
+	return trim
 }
 
 // recommend is one recommender tick; a panic in it is logged and the next

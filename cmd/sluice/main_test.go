@@ -113,3 +113,27 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Errorf("infer: %d %s", resp.StatusCode, b)
 	}
 }
+
+// The trimmer gives memory back once, in the first quiet interval after a
+// burst, and not after a trickle or while calls keep coming.
+func TestTrimmerTrimsOnceAfterABurst(t *testing.T) {
+	var tr trimmer
+	steps := []struct {
+		arrivals int64
+		trim     bool
+	}{
+		{10, false},                   // a trickle
+		{10, false},                   // quiet after a trickle
+		{10 + trimBurst, false},       // a burst
+		{10 + 2*trimBurst, false},     // still busy
+		{10 + 2*trimBurst, true},      // the first quiet interval
+		{10 + 2*trimBurst, false},     // still quiet: trimmed already
+		{10 + 2*trimBurst + 5, false}, // a trickle again
+		{10 + 2*trimBurst + 5, false},
+	}
+	for i, s := range steps {
+		if got := tr.tick(s.arrivals); got != s.trim {
+			t.Errorf("tick %d (arrivals %d): trim %v, want %v", i, s.arrivals, got, s.trim)
+		}
+	}
+}
