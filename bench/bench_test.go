@@ -70,7 +70,7 @@ func testConfig(url string) Config {
 func TestPercentilesOfAKnownDistribution(t *testing.T) {
 	w := newWindow()
 	for v := int64(1); v <= 100000; v++ { // uniform 1 µs .. 100 ms
-		w.record(time.Duration(v)*time.Microsecond, 200, "", nil)
+		w.record(time.Duration(v)*time.Microsecond, 0, 200, "", nil)
 	}
 	p := percentiles(w.hist)
 	for _, c := range []struct {

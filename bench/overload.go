@@ -74,7 +74,7 @@ type WatchResult struct {
 // probing every 50 ms.
 func DefaultOverload() OverloadConfig {
 	return OverloadConfig{CapacityCallers: 16, Multiple: 3, Duration: 60 * time.Second, Warmup: 2 * time.Second,
-		Connections: 2048, ProbeEvery: 50 * time.Millisecond, SampleEvery: time.Second, Settle: 3 * time.Second}
+		Connections: 2048, ProbeEvery: 50 * time.Millisecond, SampleEvery: time.Second, Settle: 5 * time.Second}
 }
 
 // Sample is the server's state at one moment.
@@ -338,6 +338,7 @@ func OverloadTable(w io.Writer, r *OverloadResult) {
 	fmt.Fprintf(w, "answers             %v, transport errors %d\n", l.Status, l.Failed)
 	fmt.Fprintf(w, "accepted latency    p50 %s  p99 %s  max %s\n", ms(l.LatencyOK.P50), ms(l.LatencyOK.P99), ms(l.LatencyOK.Max))
 	fmt.Fprintf(w, "refusal latency     p50 %s  p99 %s  max %s (%d refused)\n", ms(l.Refusal.P50), ms(l.Refusal.P99), ms(l.Refusal.Max), l.Refused)
+	fmt.Fprintf(w, "sent late by        p50 %s  p99 %s  max %s (the load generator's own delay, inside every latency above)\n", ms(l.SendLag.P50), ms(l.SendLag.P99), ms(l.SendLag.Max))
 	fmt.Fprintf(w, "readiness probes    p50 %s  p99 %s  max %s (%d failed)\n", ms(r.Probe.P50), ms(r.Probe.P99), ms(r.Probe.Max), r.ProbeFailures)
 	fmt.Fprintf(w, "/metrics scrapes    p50 %s  p99 %s  max %s\n", ms(r.Scrape.P50), ms(r.Scrape.P99), ms(r.Scrape.Max))
 	fmt.Fprintf(w, "instances busy      %.2f (instance-seconds per second)\n", r.InstancesBusy)

@@ -18,6 +18,7 @@ type window struct {
 	hist     *hdr.Histogram
 	okHist   *hdr.Histogram // calls answered 200
 	refused  *hdr.Histogram // calls refused for load: 503 and 429
+	lag      *hdr.Histogram // open loop: how late calls were sent
 	ok       int64
 	status   map[int]int64
 	failed   int64 // transport errors and timeouts
@@ -25,12 +26,13 @@ type window struct {
 }
 
 func newWindow() *window {
-	return &window{hist: newHist(), okHist: newHist(), refused: newHist(), status: map[int]int64{}, versions: map[string]int64{}}
+	return &window{hist: newHist(), okHist: newHist(), refused: newHist(), lag: newHist(), status: map[int]int64{}, versions: map[string]int64{}}
 }
 
-func (w *window) record(lat time.Duration, status int, version string, err error) {
+func (w *window) record(lat, lag time.Duration, status int, version string, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	_ = w.lag.RecordValue(min(max(lag.Microseconds(), 1), maxLatency))
 	us := min(max(lat.Microseconds(), 1), maxLatency)
 	_ = w.hist.RecordValue(us)
 	switch {
@@ -58,6 +60,7 @@ func (w *window) absorb(o *window) {
 	w.hist.Merge(o.hist)
 	w.okHist.Merge(o.okHist)
 	w.refused.Merge(o.refused)
+	w.lag.Merge(o.lag)
 	w.ok += o.ok
 	w.failed += o.failed
 	for s, n := range o.status {

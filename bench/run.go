@@ -32,6 +32,10 @@ type Result struct {
 	LatencyOK   Percentiles      `json:"latency_ok_us"`      // calls answered 200
 	Refusal     Percentiles      `json:"latency_refused_us"` // calls refused for load (503, 429)
 	Refused     int64            `json:"refused"`
+	// SendLag is how late the calls went out against their schedule (open
+	// loop): a load generator short of CPU shows here, and every late
+	// call's latency counts its lateness.
+	SendLag Percentiles `json:"send_lag_us"`
 	Versions    map[string]int64 `json:"versions,omitempty"`
 	Server      *ServerSplit     `json:"server,omitempty"`
 	CPU         CPU              `json:"harness_cpu"`
@@ -187,7 +191,8 @@ func (r *runner) worker(ctx context.Context, p *client.Prepared, mine []*window)
 				}
 			}
 		}
-		res, err := caller.Call(time.Now().Add(r.cfg.Timeout))
+		began := time.Now()
+		res, err := caller.Call(began.Add(r.cfg.Timeout))
 		done := time.Now()
 		if r.stop.Load() {
 			return // the measurement ended while this call was out
@@ -195,7 +200,7 @@ func (r *runner) worker(ctx context.Context, p *client.Prepared, mine []*window)
 		// Latency runs from the intended send time: a call held back by a
 		// stalled server counts its wait.
 		if i := r.windowAt(done); i >= 0 {
-			mine[i].record(done.Sub(sent), res.Status, res.Version, err)
+			mine[i].record(done.Sub(sent), began.Sub(sent), res.Status, res.Version, err)
 			if err == nil && res.Status == 200 {
 				r.ok[i].Add(1)
 			}
@@ -284,6 +289,7 @@ func (r *runner) result(k int) *Result {
 	}
 	res.Latency = percentiles(res.hist)
 	res.LatencyOK, res.Refusal, res.Refused = percentiles(total.okHist), percentiles(total.refused), total.refused.TotalCount()
+	res.SendLag = percentiles(total.lag)
 	res.Stable = k < r.cfg.MaxWindows || r.agree(k)
 	return res
 }

@@ -187,8 +187,9 @@ func (c challenge) Unwrap() error { return c.error }
 
 // deny answers a refused call: the error's status, plus the header that
 // tells the caller what to do next (authenticate, or come back later).
-func deny(ctx *fasthttp.RequestCtx, err error) {
+func (s *Server) deny(ctx *fasthttp.RequestCtx, err error) {
 	writeError(ctx, err)
+	s.refused.access(ctx.Response.StatusCode())
 	var c challenge
 	if errors.As(err, &c) {
 		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="`+c.realm+`"`)

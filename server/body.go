@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync/atomic"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
 	"github.com/sluice-serving/sluice/tensor"
@@ -25,13 +26,15 @@ import (
 // read, decoded, queued or running. A call whose body would pass the bound
 // is refused before it is read, like a call that meets a full queue.
 type bodyBudget struct {
-	limit int64
-	held  atomic.Int64
+	limit   int64
+	held    atomic.Int64
+	refused prometheus.Counter
 }
 
 func (b *bodyBudget) take(n int64) error {
 	if b.held.Add(n) > b.limit {
 		b.held.Add(-n)
+		b.refused.Inc()
 		return tensor.Errorf(tensor.ResourceExhausted, "request bodies in flight would pass server.max_body_bytes_in_flight (%d bytes); retry later", b.limit)
 	}
 	return nil

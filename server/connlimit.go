@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // limitListener serves at most limit connections at once. One more is
@@ -14,16 +16,17 @@ import (
 // goroutine with its buffers.
 type limitListener struct {
 	net.Listener
-	limit int64
-	open  atomic.Int64
+	limit   int64
+	open    atomic.Int64
+	refused prometheus.Counter
 	// refusal is the whole answer to a connection over the limit.
 	refusal []byte
 }
 
 // newLimitListener limits ln; a TLS server's refusal is the close alone,
 // since a plain answer would mean nothing to a client mid-handshake.
-func newLimitListener(ln net.Listener, limit int, plain bool) *limitListener {
-	l := &limitListener{Listener: ln, limit: int64(limit)}
+func newLimitListener(ln net.Listener, limit int, plain bool, refused prometheus.Counter) *limitListener {
+	l := &limitListener{Listener: ln, limit: int64(limit), refused: refused}
 	if plain {
 		body := `{"error":"too many connections: server.max_connections is ` + strconv.Itoa(limit) + `; retry later"}`
 		l.refusal = []byte("HTTP/1.1 503 Service Unavailable\r\nServer: sluice\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: " +
@@ -42,6 +45,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			return &limitedConn{Conn: c, l: l}, nil
 		}
 		l.open.Add(-1)
+		l.refused.Inc()
 		if l.refusal != nil {
 			// The refusal fits any socket buffer: the write does not
 			// block the accept loop on a client that does not read.

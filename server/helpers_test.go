@@ -74,7 +74,9 @@ func startServerMode(t testing.TB, cfg server.Config, mode string, models ...str
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- server.New(cfg, reg, ctl, promReg, log).Serve(ctx, ln, 5*time.Second) }()
+	srv := server.New(cfg, reg, ctl, promReg, log)
+	promReg.MustRegister(srv.Collectors()...)
+	go func() { done <- srv.Serve(ctx, ln, 5*time.Second) }()
 	t.Cleanup(func() {
 		httpClient.CloseIdleConnections()
 		cancel()

@@ -134,6 +134,9 @@ func TestBodyBytesInFlightAreBounded(t *testing.T) {
 	if status != 503 || h.Get("Retry-After") == "" || !strings.Contains(string(body), "server.max_body_bytes_in_flight (4096 bytes)") {
 		t.Errorf("a second body while the first is held: %d (Retry-After %q) %s; want 503 naming max_body_bytes_in_flight", status, h.Get("Retry-After"), body)
 	}
+	if _, _, m := s.do(t, "GET", "/metrics", nil, nil); !strings.Contains(string(m), `sluice_http_refused_total{reason="body_bytes"} 1`) {
+		t.Error(`/metrics does not count the refusal as sluice_http_refused_total{reason="body_bytes"} 1`)
+	}
 	if st := <-first; st != 200 {
 		t.Errorf("the first call: %d", st)
 	}
@@ -192,6 +195,13 @@ func TestConnectionsOverTheLimitAreRefused(t *testing.T) {
 	}
 	conn.Close()
 	held[0].Close()
+	held[1].Close() // the scrape below needs a place of its own
+	// Scrapes refused while the places free up count too: at least one.
+	waitFor(t, "the refusal counted", func() bool {
+		status, _, m, err := s.try("GET", "/metrics", nil, nil)
+		return err == nil && status == 200 && strings.Contains(string(m), `sluice_http_refused_total{reason="connections"} `) &&
+			!strings.Contains(string(m), `sluice_http_refused_total{reason="connections"} 0`)
+	})
 	// The server sees the close when its read returns; until then the
 	// place is still taken.
 	waitFor(t, "a place to free up", func() bool {

@@ -155,7 +155,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if err := s.checkAccess(ctx, r); err != nil {
-		deny(ctx, err)
+		s.deny(ctx, err)
 		return
 	}
 	if ctx.Request.Header.ContentLength() > s.cfg.MaxBodyBytes {

@@ -64,6 +64,7 @@ type Server struct {
 	now            func() time.Time        // the clock rate limits read
 	draining       atomic.Bool             // the serve context ended: ready answers 503 while calls in flight finish
 	bodies         *bodyBudget             // inference body bytes held at once
+	refused        *refusals               // what the front door turned away, by reason
 }
 
 // Recommendations is what the server shows of the replica recommender.
@@ -82,7 +83,8 @@ func (s *Server) WithAutoscale(a Recommendations) *Server {
 func New(cfg Config, models Models, rollouts Rollouts, gatherer prometheus.Gatherer, log *slog.Logger) *Server {
 	s := &Server{cfg: cfg, models: models, rollouts: rollouts, log: log,
 		metricsHandler: fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{})),
-		bodies:         &bodyBudget{limit: cfg.MaxBodyBytesInFlight}}
+		refused:        newRefusals()}
+	s.bodies = &bodyBudget{limit: cfg.MaxBodyBytesInFlight, refused: s.refused.bodyBytes}
 	s.http = &fasthttp.Server{
 		Handler:      s.observe(s.handle),
 		ErrorHandler: errorHandler,
@@ -122,7 +124,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, drain time.Duration
 	if s.setupErr != nil {
 		return s.setupErr
 	}
-	ln = newLimitListener(ln, s.cfg.MaxConnections, s.certs == nil)
+	ln = newLimitListener(ln, s.cfg.MaxConnections, s.certs == nil, s.refused.connections)
 	if s.certs != nil {
 		ln = tls.NewListener(ln, s.certs.config())
 	}

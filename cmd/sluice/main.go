@@ -164,6 +164,7 @@ func runServe(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return fmt.Errorf("server.addr: %w", err)
 	}
 	srv := server.New(cfg.Server, reg, ctl, promReg, log).WithAutoscale(rec)
+	promReg.MustRegister(srv.Collectors()...)
 	sctx, stopServing := context.WithCancel(ctx)
 	defer stopServing()
 	served := make(chan error, 1)
@@ -218,6 +219,7 @@ func startLoops(ctx context.Context, cfg config.Config, reg *registry.Registry, 
 					// Twice: pooled buffers outlive one collection.
 					goruntime.GC()
 					debug.FreeOSMemory()
+					log.Debug("a burst of calls has passed: freed memory given back to the operating system")
 				}
 			}
 		}
@@ -228,7 +230,7 @@ func startLoops(ctx context.Context, cfg config.Config, reg *registry.Registry, 
 // trimInterval is how often the trimmer looks; trimBurst is the calls in
 // one interval that make it a burst worth trimming after.
 const (
-	trimInterval = 2 * time.Second
+	trimInterval = time.Second
 	trimBurst    = 1000
 )
 

@@ -65,6 +65,13 @@ func (s *suite) overloadTable(ctx context.Context, md *bytes.Buffer, d time.Dura
 	row("queue-delay bound: max_queue_size ÷ goodput", "ms", func(r *bench.OverloadResult) float64 {
 		return 1000 * queue / max(r.Load.Throughput, 1)
 	})
+	row("accepted calls' queue wait, mean (server statistics)", "ms", func(r *bench.OverloadResult) float64 {
+		if r.Load.Server == nil {
+			return 0
+		}
+		return ms(r.Load.Server.QueueUS)
+	})
+	row("calls sent late by the load generator, p99", "ms", func(r *bench.OverloadResult) float64 { return ms(r.Load.SendLag.P99) })
 	row("refusals (503), p99", "ms", func(r *bench.OverloadResult) float64 { return ms(r.Load.Refusal.P99) })
 	row("readiness probe, p99", "ms", func(r *bench.OverloadResult) float64 { return ms(r.Probe.P99) })
 	row("readiness probe, max", "ms", func(r *bench.OverloadResult) float64 { return ms(r.Probe.Max) })
@@ -130,7 +137,7 @@ func (s *suite) overloadOnce(ctx context.Context, d time.Duration) (*bench.Overl
 	if cfg.Call.Inputs, err = bench.RandomInputs(ctx, c, "ppocr-cls", "", 1, map[string][]int64{"x": {1, 3, 48, 192}}); err != nil {
 		return nil, err
 	}
-	cfg.URL, cfg.Duration, cfg.ServerPID, cfg.Watcher, cfg.Settle = url, d, pid, processWatcher, 5*time.Second
+	cfg.URL, cfg.Duration, cfg.ServerPID, cfg.Watcher = url, d, pid, processWatcher
 	return bench.Overload(ctx, cfg, nil)
 }
 
