@@ -18,30 +18,30 @@ import (
 
 // Result is one measurement: what was asked and what came back.
 type Result struct {
-	Label       string           `json:"label"`
-	Mode        string           `json:"mode"`
-	Rate        float64          `json:"rate,omitempty"`
-	Concurrency int              `json:"concurrency"`
-	Duration    time.Duration    `json:"duration_ns"`
-	Calls       int64            `json:"calls"`
-	OK          int64            `json:"ok"`
-	Throughput  float64          `json:"throughput"` // successful calls per second
-	Status      map[int]int64    `json:"status"`
-	Failed      int64            `json:"transport_errors"`
-	Latency     Percentiles      `json:"latency_us"`
-	LatencyOK   Percentiles      `json:"latency_ok_us"`      // calls answered 200
-	Refusal     Percentiles      `json:"latency_refused_us"` // calls refused for load (503, 429)
-	Refused     int64            `json:"refused"`
+	Label       string        `json:"label"`
+	Mode        string        `json:"mode"`
+	Rate        float64       `json:"rate,omitempty"`
+	Concurrency int           `json:"concurrency"`
+	Duration    time.Duration `json:"duration_ns"`
+	Calls       int64         `json:"calls"`
+	OK          int64         `json:"ok"`
+	Throughput  float64       `json:"throughput"` // successful calls per second
+	Status      map[int]int64 `json:"status"`
+	Failed      int64         `json:"transport_errors"`
+	Latency     Percentiles   `json:"latency_us"`
+	LatencyOK   Percentiles   `json:"latency_ok_us"`      // calls answered 200
+	Refusal     Percentiles   `json:"latency_refused_us"` // calls refused for load (503, 429)
+	Refused     int64         `json:"refused"`
 	// SendLag is how late the calls went out against their schedule (open
 	// loop): a load generator short of CPU shows here, and every late
 	// call's latency counts its lateness.
-	SendLag Percentiles `json:"send_lag_us"`
-	Versions    map[string]int64 `json:"versions,omitempty"`
-	Server      *ServerSplit     `json:"server,omitempty"`
-	CPU         CPU              `json:"harness_cpu"`
-	Windows     []WindowStat     `json:"windows"`
-	Stable      bool             `json:"stable"` // three windows in a row agreed
-	hist        *hdr.Histogram
+	SendLag  Percentiles      `json:"send_lag_us"`
+	Versions map[string]int64 `json:"versions,omitempty"`
+	Server   *ServerSplit     `json:"server,omitempty"`
+	CPU      CPU              `json:"harness_cpu"`
+	Windows  []WindowStat     `json:"windows"`
+	Stable   bool             `json:"stable"` // three windows in a row agreed
+	hist     *hdr.Histogram
 }
 
 // WindowStat is one window of the run, for the over-time plot.
