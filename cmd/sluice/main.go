@@ -236,19 +236,26 @@ const (
 
 // trimmer decides when to give the memory a burst of calls left behind
 // back to the operating system: once, in the first quiet interval after a
-// busy one. The Go runtime keeps freed heap, and the server's pools their
+// burst (the interval in which the burst tails off may still see a few
+// calls). The Go runtime keeps freed heap, and the server's pools their
 // buffers, for the next burst, returning them only slowly; a server whose
 // burst has passed should look its size again.
 type trimmer struct {
-	last int64 // arrivals at the last tick
-	busy bool  // the last interval was a burst
+	last  int64 // arrivals at the last tick
+	burst bool  // a burst since the last trim
 }
 
 func (t *trimmer) tick(arrivals int64) (trim bool) {
 	n := arrivals - t.last
-	trim = t.busy && n == 0
-	t.busy, t.last = n >= trimBurst, arrivals
-	return trim
+	t.last = arrivals
+	if n >= trimBurst {
+		t.burst = true
+	}
+	if n == 0 && t.burst {
+		t.burst = false
+		return true
+	}
+	return false
 }
 
 // recommend is one recommender tick; a panic in it is logged and the next

@@ -122,14 +122,15 @@ func TestTrimmerTrimsOnceAfterABurst(t *testing.T) {
 		arrivals int64
 		trim     bool
 	}{
-		{10, false},                   // a trickle
-		{10, false},                   // quiet after a trickle
-		{10 + trimBurst, false},       // a burst
-		{10 + 2*trimBurst, false},     // still busy
-		{10 + 2*trimBurst, true},      // the first quiet interval
-		{10 + 2*trimBurst, false},     // still quiet: trimmed already
-		{10 + 2*trimBurst + 5, false}, // a trickle again
-		{10 + 2*trimBurst + 5, false},
+		{10, false},                    // a trickle
+		{10, false},                    // quiet after a trickle
+		{10 + trimBurst, false},        // a burst
+		{10 + 2*trimBurst, false},      // still busy
+		{10 + 2*trimBurst + 7, false},  // the burst tails off
+		{10 + 2*trimBurst + 7, true},   // the first quiet interval
+		{10 + 2*trimBurst + 7, false},  // still quiet: trimmed already
+		{10 + 2*trimBurst + 12, false}, // a trickle again
+		{10 + 2*trimBurst + 12, false},
 	}
 	for i, s := range steps {
 		if got := tr.tick(s.arrivals); got != s.trim {
