@@ -12,11 +12,11 @@ import (
 // the queue. Its Batch and timer are reused from batch to batch.
 func (b *Batcher) worker(inst int) {
 	defer b.workers.Done()
-	// The worker keeps one thread for its life (which ends with it), so
-	// that thread's CPU time is the instance's own and its niceness stays
-	// with the instance.
-	goruntime.LockOSThread()
 	if b.cfg.WorkerNice > 0 {
+		// A niceness belongs to a thread: the worker keeps one for its
+		// life (which ends with it). Waking a goroutine bound to its
+		// thread costs a hand-off between threads, so only then.
+		goruntime.LockOSThread()
 		if err := setThreadNice(b.cfg.WorkerNice); err != nil {
 			b.log.Warn("could not lower the instance thread's priority; it runs as the server's", "instance", inst, "worker_nice", b.cfg.WorkerNice, "error", err)
 		}
@@ -167,9 +167,13 @@ func (b *Batcher) execute(inst int, bt *Batch) {
 		b.stats.observeQueue(start.Sub(it.enqueued))
 	}
 	b.stats.inflight.Add(int64(len(bt.Items)))
+	// Bound to its thread for the run alone (which does not park it), so
+	// the thread's CPU time across the run is the batch's.
+	goruntime.LockOSThread()
 	cpu := threadCPU()
 	err := b.runSafely(inst, bt)
 	b.stats.CPU.Add(int64(threadCPU() - cpu))
+	goruntime.UnlockOSThread()
 	end := time.Now()
 	b.stats.inflight.Add(-int64(len(bt.Items)))
 	if err != nil {
