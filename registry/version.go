@@ -251,3 +251,6 @@ func readCard(modelPath string) []byte {
 
 // Card is the version's model card as published with it, or nil.
 func (v *Version) Card() []byte { return v.card }
+
+// Config is the model configuration the version loaded with.
+func (v *Version) Config() ModelConfig { return v.cfg }

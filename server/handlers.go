@@ -130,7 +130,7 @@ type serverMeta struct {
 }
 
 func (s *Server) serverMetadata(ctx *fasthttp.RequestCtx) {
-	writeJSON(ctx, fasthttp.StatusOK, serverMeta{Name: "sluice", Version: Version, Extensions: []string{"binary_tensor_data", "statistics", "model_repository"}})
+	writeJSON(ctx, fasthttp.StatusOK, serverMeta{Name: "sluice", Version: Version, Extensions: []string{"binary_tensor_data", "statistics", "model_repository", "model_configuration"}})
 }
 
 func (s *Server) serverReady(ctx *fasthttp.RequestCtx) {

@@ -28,8 +28,9 @@ const (
 	routeModelMeta
 	routeModelReady
 	routeInfer
-	routeStats // model stats; all models when model is empty
-	routeCard  // the version's model card, written by the pipeline
+	routeStats  // model stats; all models when model is empty
+	routeCard   // the version's model card, written by the pipeline
+	routeConfig // the model configuration extension, in Triton's form
 	routeMetrics
 	routeRepoIndex
 	routeRepoLoad
@@ -116,6 +117,8 @@ func parseRoute(path []byte) route {
 		r.kind = routeStats
 	case "card":
 		r.kind = routeCard
+	case "config":
+		r.kind = routeConfig
 	}
 	return r
 }
@@ -181,6 +184,8 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		s.modelStats(ctx, r)
 	case routeCard:
 		s.modelCard(ctx, r)
+	case routeConfig:
+		s.modelConfig(ctx, r)
 	case routeMetrics:
 		s.metricsHandler(ctx)
 	case routeRepoIndex:
