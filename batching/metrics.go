@@ -16,7 +16,7 @@ type Metrics struct {
 	requestUS, queueUS, inputUS, inferUS, outputUS *prometheus.CounterVec
 	rejected, expired, panics                      *prometheus.CounterVec
 	batchSize, latency                             *prometheus.HistogramVec
-	queueDepth, inflight, busy, cpu                *prometheus.Desc
+	queueDepth, inflight, busy, cpu, pending       *prometheus.Desc
 
 	mu       sync.Mutex // guards versions
 	versions map[[2]string]*Stats
@@ -50,6 +50,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}, versionLabels),
 		queueDepth: prometheus.NewDesc("sluice_queue_depth", "Calls waiting in the queue now.", versionLabels, nil),
 		inflight:   prometheus.NewDesc("sluice_inflight_requests", "Calls in running batches now.", versionLabels, nil),
+		pending: prometheus.NewDesc("nv_inference_pending_request_count",
+			"Calls waiting to run now (Triton's name for the queue depth).", versionLabels, nil),
 		busy: prometheus.NewDesc("sluice_instance_busy_seconds_total",
 			"Seconds the version's instances spent running batches, summed over instances: its rate over the instance count is their busy share.", versionLabels, nil),
 		cpu: prometheus.NewDesc("sluice_instance_cpu_seconds_total",
@@ -124,6 +126,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- m.inflight
 	ch <- m.busy
 	ch <- m.cpu
+	ch <- m.pending
 }
 
 func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
@@ -131,6 +134,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	defer m.mu.Unlock()
 	for k, s := range m.versions {
 		ch <- prometheus.MustNewConstMetric(m.queueDepth, prometheus.GaugeValue, float64(s.Queued()), k[0], k[1])
+		ch <- prometheus.MustNewConstMetric(m.pending, prometheus.GaugeValue, float64(s.Queued()), k[0], k[1])
 		ch <- prometheus.MustNewConstMetric(m.inflight, prometheus.GaugeValue, float64(s.InFlight()), k[0], k[1])
 		ch <- prometheus.MustNewConstMetric(m.busy, prometheus.CounterValue, time.Duration(s.Busy.Load()).Seconds(), k[0], k[1])
 		ch <- prometheus.MustNewConstMetric(m.cpu, prometheus.CounterValue, time.Duration(s.CPU.Load()).Seconds(), k[0], k[1])

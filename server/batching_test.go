@@ -65,6 +65,9 @@ func TestStatisticsAndMetrics(t *testing.T) {
 		`nv_inference_count{model="student-success",version="1"} 32`,
 		`nv_inference_queue_duration_us{model="student-success",version="1"}`,
 		`sluice_queue_depth{model="student-success",version="1"} 0`,
+		`nv_inference_pending_request_count{model="student-success",version="1"} 0`,
+		`sluice_instance_busy_seconds_total{model="student-success",version="1"}`,
+		`sluice_instance_cpu_seconds_total{model="student-success",version="1"}`,
 		`sluice_batch_size_bucket{model="student-success",version="1",le="1"}`,
 		`sluice_requests_rejected_total`, `sluice_requests_expired_total`,
 	} {

@@ -12,6 +12,9 @@ type Config struct {
 	Addr string `koanf:"addr"`
 	// MaxBodyBytes is the largest request body accepted; larger gets 413.
 	MaxBodyBytes int `koanf:"max_body_bytes"`
+	// MetricsAddr, when set, serves /metrics on a host:port of its own as
+	// well, as Triton's metrics port does.
+	MetricsAddr string `koanf:"metrics_addr"`
 	// MaxBodyBytesInFlight bounds the bytes of inference request bodies
 	// held in memory at once (read, queued or running); a call that would
 	// pass it is refused with 503 before its body is read.
@@ -88,6 +91,11 @@ func DefaultConfig() Config {
 func (c Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return fmt.Errorf("server.addr: %q is not host:port: %v", c.Addr, err)
+	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			return fmt.Errorf("server.metrics_addr: %q is not host:port: %v", c.MetricsAddr, err)
+		}
 	}
 	if c.RoutingHeader == "" {
 		return fmt.Errorf("server.routing_header: empty, expected a header name such as Sluice-Routing-Key")

@@ -170,6 +170,23 @@ func runServe(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(sctx, ln, drainTime) }()
 	log.Info("serving KServe v2", "addr", ln.Addr().String(), "repository", cfg.Repository.Path)
+	if cfg.Server.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.Server.MetricsAddr)
+		if err != nil {
+			stopServing()
+			<-served
+			return fmt.Errorf("server.metrics_addr: %w", err)
+		}
+		metricsDone := make(chan error, 1)
+		go func() { metricsDone <- srv.ServeMetrics(sctx, mln) }()
+		defer func() {
+			stopServing()
+			if err := <-metricsDone; err != nil {
+				log.Warn("metrics address", "error", err)
+			}
+		}()
+		log.Info("serving metrics", "metrics_addr", mln.Addr().String())
+	}
 	if err := reg.LoadAll(ctx); err != nil {
 		stopServing()
 		<-served
