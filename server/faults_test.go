@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sluice-serving/sluice/registry"
+	"github.com/sluice-serving/sluice/runtime/ortest"
 	"github.com/sluice-serving/sluice/server"
 )
 
@@ -204,7 +205,7 @@ func TestClientsThatDisconnectLeaveTheServerHealthy(t *testing.T) {
 	if err := s.reg.Poll(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	call := slowCall(64)
+	call := ortest.FeaturesCall(64)
 	addr := strings.TrimPrefix(s.url, "http://")
 	const n = 8
 	for range n {
@@ -229,18 +230,4 @@ func TestClientsThatDisconnectLeaveTheServerHealthy(t *testing.T) {
 	if status, _, _ := s.do(t, "GET", "/v2/health/ready", nil, nil); status != 200 {
 		t.Errorf("ready: %d", status)
 	}
-}
-
-// slowCall is a JSON call of rows rows of features to student-slow.
-func slowCall(rows int) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, `{"inputs":[{"name":"features","shape":[%d,8],"datatype":"FP32","data":[`, rows)
-	for i := range rows * 8 {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString("0.5")
-	}
-	b.WriteString("]}]}")
-	return b.String()
 }

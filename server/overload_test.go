@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-serving/sluice/runtime/ortest"
 	"github.com/sluice-serving/sluice/server"
 )
 
@@ -48,7 +49,7 @@ func fillSlowQueue(t *testing.T, s *testServer) (wait func()) {
 	if err := s.reg.Poll(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	call := []byte(slowCall(256))
+	call := []byte(ortest.FeaturesCall(256))
 	var wg sync.WaitGroup
 	send := func() { wg.Go(func() { _, _, _, _ = s.try("POST", "/v2/models/slow/infer", call, nil) }) }
 	var st string
@@ -98,7 +99,7 @@ func TestARefusedCallKeepsItsConnection(t *testing.T) {
 	wait := fillSlowQueue(t, s)
 	defer wait()
 	conn, r := rawConn(t, s)
-	call := slowCall(64)
+	call := ortest.FeaturesCall(64)
 	pad := strings.Repeat(" ", 100<<10) // JSON allows trailing space: a 100 KB body
 	fmt.Fprintf(conn, "POST /v2/models/slow/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s%s", len(call)+len(pad), call, pad)
 	if status, _, body := readAnswer(t, r); status != 503 {
@@ -115,7 +116,7 @@ func TestARefusedCallKeepsItsConnection(t *testing.T) {
 // naming the key, and served once the first has finished.
 func TestBodyBytesInFlightAreBounded(t *testing.T) {
 	cfg := server.DefaultConfig()
-	call := slowCall(64) // about 2.1 KB: two do not fit in 4 KB
+	call := ortest.FeaturesCall(64) // about 2.1 KB: two do not fit in 4 KB
 	cfg.MaxBodyBytes, cfg.MaxBodyBytesInFlight = 4096, 4096
 	s := startServer(t, cfg, "rowid")
 	s.addModel(t, "slow", "student-slow", "instances: 1\nmax_batch_size: 64\n")

@@ -115,7 +115,7 @@ func TestServeDrainsCallsInFlightOnSignal(t *testing.T) {
 			t.Fatal("the server never turned ready")
 		}
 	}
-	body := slowCall(256)
+	body := ortest.FeaturesCall(256)
 	const calls = 4 // one instance: they run one after another, a second or so in all
 	results := make(chan string, calls)
 	for range calls {
@@ -133,7 +133,7 @@ func TestServeDrainsCallsInFlightOnSignal(t *testing.T) {
 			t.Fatal("readiness still 200 two seconds after the signal")
 		}
 	}
-	if got := postResult(c, base+"/v2/models/slow/infer", slowCall(1)); got == "200" {
+	if got := postResult(c, base+"/v2/models/slow/infer", ortest.FeaturesCall(1)); got == "200" {
 		t.Error("a new call after the signal was served")
 	}
 	for range calls {
@@ -154,20 +154,6 @@ func TestServeDrainsCallsInFlightOnSignal(t *testing.T) {
 	case <-time.After(2 * drainTime):
 		t.Fatal("serve never returned after the drain")
 	}
-}
-
-// slowCall is a JSON call of rows rows to student-slow.
-func slowCall(rows int) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, `{"inputs":[{"name":"features","shape":[%d,8],"datatype":"FP32","data":[`, rows)
-	for i := range rows * 8 {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString("0.5")
-	}
-	b.WriteString("]}]}")
-	return b.String()
 }
 
 // postResult is the call's status, or the transport error.

@@ -4,8 +4,10 @@
 package ortest
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/sluice-serving/sluice/runtime"
@@ -78,4 +80,20 @@ func PPOCR(tb testing.TB) string { return Path(tb, "models/ppocr-cls/1/model.onn
 // Fixture is a committed test model under testdata/models.
 func Fixture(tb testing.TB, name string) string {
 	return Path(tb, filepath.Join("testdata", "models", name, "1", "model.onnx"))
+}
+
+// FeaturesCall is a v2 JSON call of rows rows of eight features, each 0.5,
+// to a student model (student-success, or the student-slow and
+// student-broken fixtures).
+func FeaturesCall(rows int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `{"inputs":[{"name":"features","shape":[%d,8],"datatype":"FP32","data":[`, rows)
+	for i := range rows * 8 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("0.5")
+	}
+	b.WriteString("]}]}")
+	return b.String()
 }
