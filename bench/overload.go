@@ -60,14 +60,6 @@ type WatchResult struct {
 	ProbeFailures int64       `json:"probe_failures"`
 	Scrape        Percentiles `json:"scrape_us"`
 	Samples       []Sample    `json:"samples"`
-	// Busy is the model's sluice_instance_busy_seconds_total at the first
-	// and last sample, and Wall the time between them.
-	BusyFirst float64 `json:"busy_first"`
-	BusyLast  float64 `json:"busy_last"`
-	// CPU is the model's sluice_instance_cpu_seconds_total, the same way.
-	CPUFirst float64       `json:"cpu_first"`
-	CPULast  float64       `json:"cpu_last"`
-	Wall     time.Duration `json:"wall_ns"`
 }
 
 // DefaultOverload is 3× capacity for 60 s over up to 2,048 connections,
@@ -82,7 +74,10 @@ type Sample struct {
 	At         time.Duration `json:"at_ns"` // since the overload began
 	RSS        int64         `json:"rss_bytes"`
 	Goroutines int64         `json:"goroutines"`
-	busy, cpu  float64       // the model's instance busy and CPU seconds so far
+	// Busy and CPU are the model's sluice_instance_busy_seconds_total
+	// and sluice_instance_cpu_seconds_total so far.
+	Busy float64 `json:"busy_seconds"`
+	CPU  float64 `json:"cpu_seconds"`
 }
 
 // OverloadResult is what an overload measurement found.
@@ -172,9 +167,12 @@ func Overload(ctx context.Context, cfg OverloadConfig, progress func(Progress)) 
 	if werr != nil {
 		return nil, fmt.Errorf("overload: the watcher: %w", werr)
 	}
-	if wr.Wall > 0 {
-		res.InstancesBusy = (wr.BusyLast - wr.BusyFirst) / wr.Wall.Seconds()
-		res.InferenceCores = (wr.CPULast - wr.CPUFirst) / wr.Wall.Seconds()
+	if n := len(wr.Samples); n > 1 {
+		first, last := wr.Samples[0], wr.Samples[n-1]
+		if wall := (last.At - first.At).Seconds(); wall > 0 {
+			res.InstancesBusy = (last.Busy - first.Busy) / wall
+			res.InferenceCores = (last.CPU - first.CPU) / wall
+		}
 	}
 	if cfg.ServerPID > 0 {
 		res.ServerCores = (processCPU(cfg.ServerPID) - cpu0).Seconds() / took
@@ -238,7 +236,6 @@ func Watch(ctx context.Context, w WatchConfig) (*WatchResult, error) {
 	wg.Go(func() {
 		tick := time.NewTicker(w.SampleEvery)
 		defer tick.Stop()
-		first, firstAt := true, time.Duration(0)
 		for {
 			select {
 			case <-ctx.Done():
@@ -254,10 +251,6 @@ func Watch(ctx context.Context, w WatchConfig) (*WatchResult, error) {
 			}
 			res.Samples = append(res.Samples, s)
 			_ = scrapeHist.RecordValue(min(max(d.Microseconds(), 1), maxLatency))
-			if first {
-				res.BusyFirst, res.CPUFirst, firstAt, first = s.busy, s.cpu, s.At, false
-			}
-			res.BusyLast, res.CPULast, res.Wall = s.busy, s.cpu, s.At-firstAt
 		}
 	})
 	wg.Wait()
@@ -279,7 +272,7 @@ func sample(ctx context.Context, scrapes *client.Client, w WatchConfig, at time.
 	}
 	m := client.SumMetrics(text)
 	s := Sample{At: at, Goroutines: int64(m["go_goroutines"]), RSS: int64(m["process_resident_memory_bytes"]),
-		busy: m[`sluice_instance_busy_seconds_total{model="`+w.Model+`"}`], cpu: m[`sluice_instance_cpu_seconds_total{model="`+w.Model+`"}`]}
+		Busy: m[`sluice_instance_busy_seconds_total{model="`+w.Model+`"}`], CPU: m[`sluice_instance_cpu_seconds_total{model="`+w.Model+`"}`]}
 	if w.ServerPID > 0 {
 		if rss, err := processRSS(w.ServerPID); err == nil {
 			s.RSS = rss
