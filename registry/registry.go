@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"runtime/debug"
 	"slices"
@@ -258,7 +259,7 @@ func (r *Registry) lookupLocked(name, version string) (*Version, error) {
 
 // failureNote names a failed version of m, if any; under r.mu.
 func failureNote(m *Model) string {
-	for _, v := range slices.Sorted(mapKeys(m.states)) {
+	for _, v := range slices.Sorted(maps.Keys(m.states)) {
 		if st := m.states[v]; st.Reason != "" {
 			return fmt.Sprintf(" (version %d: %s %s)", v, st.State, st.Reason)
 		}
@@ -286,7 +287,7 @@ func (r *Registry) Ready() bool {
 func (r *Registry) Names() []string {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	return slices.Sorted(mapKeys(r.models))
+	return slices.Sorted(maps.Keys(r.models))
 }
 
 // Versions lists a model's serving versions, ascending.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -288,7 +289,7 @@ func (r *Registry) Index(readyOnly bool) []IndexEntry {
 		names[n] = true
 	}
 	var out []IndexEntry
-	for _, n := range slices.Sorted(mapKeys(names)) {
+	for _, n := range slices.Sorted(maps.Keys(names)) {
 		m := r.models[n]
 		if m == nil || len(m.states) == 0 {
 			if !readyOnly {
@@ -296,7 +297,7 @@ func (r *Registry) Index(readyOnly bool) []IndexEntry {
 			}
 			continue
 		}
-		for _, v := range slices.Sorted(mapKeys(m.states)) {
+		for _, v := range slices.Sorted(maps.Keys(m.states)) {
 			st := m.states[v]
 			if !readyOnly || st.State == StateReady {
 				out = append(out, IndexEntry{Name: n, Version: strconv.FormatInt(v, 10), State: st.State, Reason: st.Reason})
@@ -304,16 +305,6 @@ func (r *Registry) Index(readyOnly bool) []IndexEntry {
 		}
 	}
 	return out
-}
-
-func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
-	return func(yield func(K) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // fileStamp caches a file's content hash by size and modification time,

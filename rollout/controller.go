@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -14,7 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluice-serving/sluice/registry"
-	"github.com/sluice-serving/sluice/tensor"
 )
 
 // Models is what the controller needs of the registry: the versions that
@@ -96,7 +96,7 @@ func (c *Controller) Run(ctx context.Context, ticks <-chan time.Time) {
 // next pass rather than holding up the others.
 func (c *Controller) Evaluate(ctx context.Context, now time.Time) {
 	c.mu.Lock()
-	names := slices.Sorted(mapKeys(c.rolled))
+	names := slices.Sorted(maps.Keys(c.rolled))
 	c.mu.Unlock()
 	for _, name := range names {
 		m := c.model(name)
@@ -221,20 +221,5 @@ func (c *Controller) Close() {
 			m.cur.stopShadows()
 		}
 		m.mu.Unlock()
-	}
-}
-
-// notFound is the error for a model the registry does not know.
-func notFound(name string) error {
-	return tensor.Errorf(tensor.NotFound, "model %q not found", name)
-}
-
-func mapKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
-	return func(yield func(K) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
 	}
 }

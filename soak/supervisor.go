@@ -30,7 +30,6 @@ type supervisor struct {
 	exited  chan error // the running incarnation's exit
 	n       int        // incarnations started
 	windows []window   // intentional down times
-	pid     int
 }
 
 // window is an intentional down time: from the stop signal to the new
@@ -46,12 +45,6 @@ func (s *supervisor) url() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return "http://" + s.addr
-}
-
-func (s *supervisor) currentPID() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.pid
 }
 
 // start runs a new incarnation and waits until it answers ready.
@@ -118,7 +111,7 @@ func (s *supervisor) start(ctx context.Context) error {
 		return fmt.Errorf("soak: the server did not say where it serves within %v; see %s", startTimeout, logPath)
 	}
 	s.mu.Lock()
-	s.addr, s.cmd, s.exited, s.pid = addr, cmd, exited, cmd.Process.Pid
+	s.addr, s.cmd, s.exited = addr, cmd, exited
 	s.mu.Unlock()
 	return s.waitReady(ctx)
 }
