@@ -22,7 +22,7 @@ type kind struct {
 }
 
 // prepareKinds encodes the six kinds of call the soak mixes.
-func prepareKinds(ctx context.Context, c *client.Client) ([]kind, error) {
+func prepareKinds(c *client.Client) ([]kind, error) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	floats := func(shape ...int64) []byte {
 		b := make([]byte, 0, 4*tensor.Elements(shape))

@@ -74,7 +74,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	defer sup.stop()
 
 	c := client.New(sup.url(), 256)
-	kinds, err := prepareKinds(ctx, c)
+	kinds, err := prepareKinds(c)
 	if err != nil {
 		return nil, err
 	}
