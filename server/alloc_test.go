@@ -94,11 +94,5 @@ func BenchmarkInferCall(b *testing.B) {
 
 // inferOnce sends one binary mlp call through the handler on a reused ctx.
 func (s *Server) inferOnce(ctx *fasthttp.RequestCtx, body []byte, hlen string) {
-	ctx.Request.Reset()
-	ctx.Response.Reset()
-	ctx.Request.Header.SetMethod("POST")
-	ctx.Request.SetRequestURI("/v2/models/mlp/infer")
-	ctx.Request.Header.Set(headerLength, hlen)
-	ctx.Request.SetBody(body)
-	s.handle(ctx)
+	observedInferOnce(s.handle, ctx, body, hlen)
 }

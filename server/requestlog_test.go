@@ -255,7 +255,7 @@ func BenchmarkObservedInferCall(b *testing.B) {
 	}
 }
 
-// observedInferOnce is inferOnce through h rather than s.handle.
+// observedInferOnce sends one binary mlp call through h on a reused ctx.
 func observedInferOnce(h fasthttp.RequestHandler, ctx *fasthttp.RequestCtx, body []byte, hlen string) {
 	ctx.Request.Reset()
 	ctx.Response.Reset()
