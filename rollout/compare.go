@@ -9,7 +9,7 @@ import (
 
 // compareOutputs reports whether a candidate agrees with the primary and
 // the largest absolute difference over numeric outputs. Floating outputs
-// (FP16, FP32, FP64) with classes along the last dimension agree when each
+// (FP16, BF16, FP32, FP64) with classes along the last dimension agree when each
 // row's argmax matches; a floating output with one value per row, or rank
 // 0, is a score with no class to agree on and counts through its
 // difference only. Integer and boolean outputs (labels) agree when equal;
@@ -77,6 +77,8 @@ func element(dt tensor.DataType, b []byte) float64 {
 		return float64(int64(le.Uint64(b)))
 	case tensor.FP16:
 		return float64(tensor.Float32FromHalf(le.Uint16(b)))
+	case tensor.BF16:
+		return float64(tensor.Float32FromBFloat16(le.Uint16(b)))
 	case tensor.FP32:
 		return float64(math.Float32frombits(le.Uint32(b)))
 	case tensor.FP64:
@@ -86,7 +88,7 @@ func element(dt tensor.DataType, b []byte) float64 {
 }
 
 func floating(dt tensor.DataType) bool {
-	return dt == tensor.FP16 || dt == tensor.FP32 || dt == tensor.FP64
+	return dt == tensor.FP16 || dt == tensor.BF16 || dt == tensor.FP32 || dt == tensor.FP64
 }
 
 func sameArgmax(a, b []float64, classes int) bool {

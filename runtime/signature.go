@@ -25,24 +25,27 @@ type Signature struct {
 }
 
 var ortTypes = map[ort.TensorElementDataType]tensor.DataType{
-	ort.TensorElementDataTypeBool:    tensor.Bool,
-	ort.TensorElementDataTypeUint8:   tensor.Uint8,
-	ort.TensorElementDataTypeUint16:  tensor.Uint16,
-	ort.TensorElementDataTypeUint32:  tensor.Uint32,
-	ort.TensorElementDataTypeUint64:  tensor.Uint64,
-	ort.TensorElementDataTypeInt8:    tensor.Int8,
-	ort.TensorElementDataTypeInt16:   tensor.Int16,
-	ort.TensorElementDataTypeInt32:   tensor.Int32,
-	ort.TensorElementDataTypeInt64:   tensor.Int64,
-	ort.TensorElementDataTypeFloat16: tensor.FP16,
-	ort.TensorElementDataTypeFloat:   tensor.FP32,
-	ort.TensorElementDataTypeDouble:  tensor.FP64,
-	ort.TensorElementDataTypeString:  tensor.Bytes,
+	ort.TensorElementDataTypeBool:     tensor.Bool,
+	ort.TensorElementDataTypeUint8:    tensor.Uint8,
+	ort.TensorElementDataTypeUint16:   tensor.Uint16,
+	ort.TensorElementDataTypeUint32:   tensor.Uint32,
+	ort.TensorElementDataTypeUint64:   tensor.Uint64,
+	ort.TensorElementDataTypeInt8:     tensor.Int8,
+	ort.TensorElementDataTypeInt16:    tensor.Int16,
+	ort.TensorElementDataTypeInt32:    tensor.Int32,
+	ort.TensorElementDataTypeInt64:    tensor.Int64,
+	ort.TensorElementDataTypeFloat16:  tensor.FP16,
+	ort.TensorElementDataTypeBFloat16: tensor.BF16,
+	ort.TensorElementDataTypeFloat:    tensor.FP32,
+	ort.TensorElementDataTypeDouble:   tensor.FP64,
+	ort.TensorElementDataTypeString:   tensor.Bytes,
 }
 
 // toORT is the reverse of ortTypes, indexed by tensor.DataType: batch
-// assembly looks a type up for every input and output of every batch.
-var toORT = func() (out [tensor.Bytes + 1]ort.TensorElementDataType) {
+// assembly looks a type up for every input and output of every batch. It
+// has a slot for every uint8, so a type added to ortTypes needs nothing
+// here.
+var toORT = func() (out [1 << 8]ort.TensorElementDataType) {
 	for k, v := range ortTypes {
 		out[v] = k
 	}
@@ -51,9 +54,6 @@ var toORT = func() (out [tensor.Bytes + 1]ort.TensorElementDataType) {
 
 // ortType is ORT's element type for d; undefined for an invalid d.
 func ortType(d tensor.DataType) ort.TensorElementDataType {
-	if int(d) >= len(toORT) {
-		return ort.TensorElementDataTypeUndefined
-	}
 	return toORT[d]
 }
 

@@ -117,8 +117,9 @@ func fromValue(v ort.Value, io IO) (tensor.Tensor, error) {
 	case *ort.Tensor[float64]:
 		data = rawBytes(t.GetData())
 	default:
-		// onnxruntime_go copies ORT-allocated FP16 data one byte per element,
-		// so such an output would come back truncated; refuse instead.
+		// onnxruntime_go copies ORT-allocated FP16 and BF16 data one byte
+		// per element, so such an output would come back truncated; refuse
+		// instead.
 		return out, tensor.Errorf(tensor.Internal, "output %q: %s with a shape unknown before the run is not supported; give it a fixed shape in the model", io.Name, io.DataType)
 	}
 	out.Data = data

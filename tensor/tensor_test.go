@@ -3,6 +3,7 @@ package tensor
 import (
 	"errors"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -85,13 +86,43 @@ func TestKindOf(t *testing.T) {
 }
 
 func TestParseDataType(t *testing.T) {
-	for d := Bool; d <= Bytes; d++ {
+	n := 0
+	for d := Bool; d.Valid(); d++ {
+		n++
 		got, err := ParseDataType(d.String())
 		if err != nil || got != d {
 			t.Errorf("ParseDataType(%q) = %v, %v", d.String(), got, err)
 		}
+		if got, err := ParseDataTypeBytes([]byte(d.String())); err != nil || got != d {
+			t.Errorf("ParseDataTypeBytes(%q) = %v, %v", d.String(), got, err)
+		}
 	}
-	if _, err := ParseDataType("FLOAT"); err == nil {
-		t.Error("ParseDataType(FLOAT) accepted a non-v2 name")
+	if n != 14 {
+		t.Errorf("%d valid data types, want 14", n)
+	}
+	_, err := ParseDataType("FLOAT")
+	if err == nil {
+		t.Fatal("ParseDataType(FLOAT) accepted a non-v2 name")
+	}
+	for d := Bool; d.Valid(); d++ {
+		if !strings.Contains(err.Error(), " "+d.String()+",") && !strings.HasSuffix(err.Error(), " "+d.String()) {
+			t.Errorf("the error %q does not list %s", err, d)
+		}
+	}
+	if _, err := ParseDataTypeBytes([]byte("bf16")); err == nil {
+		t.Error("ParseDataTypeBytes(bf16) accepted a name in the wrong case")
+	}
+}
+
+// The numbers of the types are fixed: new types are appended.
+func TestDataTypeNumbersAndSizes(t *testing.T) {
+	if Bytes != 13 || BF16 != 14 || FP16 != 10 {
+		t.Errorf("Bytes = %d, BF16 = %d, FP16 = %d; want 13, 14, 10", Bytes, BF16, FP16)
+	}
+	if BF16.String() != "BF16" || BF16.Size() != 2 || !BF16.Valid() {
+		t.Errorf("BF16: %q, size %d, valid %v", BF16.String(), BF16.Size(), BF16.Valid())
+	}
+	if (BF16 + 1).Valid() || (BF16+1).Size() != 0 || (BF16+1).String() != "DataType(15)" {
+		t.Errorf("the type after BF16: valid %v, size %d, %q", (BF16 + 1).Valid(), (BF16 + 1).Size(), (BF16 + 1).String())
 	}
 }

@@ -91,8 +91,8 @@ func (d *dataDecoder) element(s *scanner) error {
 		d.dst = tensor.AppendBytesElement(d.dst, b)
 		return nil
 	}
-	if d.dt == tensor.FP32 || d.dt == tensor.FP64 {
-		if f, end, ok := fastFloatAt(s.b, s.i); ok && (d.dt == tensor.FP64 || float32Exact(f)) {
+	if d.dt == tensor.FP32 || d.dt == tensor.FP64 || d.dt == tensor.BF16 {
+		if f, end, ok := fastFloatAt(s.b, s.i); ok && d.fastFits(f) {
 			s.i = end
 			d.appendFloat(f)
 			return nil
@@ -123,15 +123,36 @@ func (d *dataDecoder) null(s *scanner) error {
 }
 
 func isFloat(dt tensor.DataType) bool {
-	return dt == tensor.FP16 || dt == tensor.FP32 || dt == tensor.FP64
+	return dt == tensor.FP16 || dt == tensor.BF16 || dt == tensor.FP32 || dt == tensor.FP64
 }
 
-func (d *dataDecoder) appendFloat(f float64) {
-	if d.dt == tensor.FP32 {
-		d.dst = binary.LittleEndian.AppendUint32(d.dst, math.Float32bits(float32(f)))
-		return
+// bf16Overflow is halfway from the largest bfloat16, (2 - 2^-7) * 2^127,
+// to 2^128: a number this large or larger rounds to infinity.
+const bf16Overflow = 0x1.ffp127
+
+// fastFits reports whether f, from the fast path, stores as the general
+// path (number) would store the decimal it was read from: FP32 must round
+// once narrowing f (float32Exact), BF16 must be in range.
+func (d *dataDecoder) fastFits(f float64) bool {
+	switch d.dt {
+	case tensor.FP64:
+		return true
+	case tensor.BF16:
+		return math.Abs(f) < bf16Overflow
 	}
-	d.dst = binary.LittleEndian.AppendUint64(d.dst, math.Float64bits(f))
+	return float32Exact(f)
+}
+
+// appendFloat stores f as a FP32, FP64 or BF16 element.
+func (d *dataDecoder) appendFloat(f float64) {
+	switch d.dt {
+	case tensor.FP32:
+		d.dst = binary.LittleEndian.AppendUint32(d.dst, math.Float32bits(float32(f)))
+	case tensor.BF16:
+		d.dst = binary.LittleEndian.AppendUint16(d.dst, tensor.BFloat16FromFloat64(f))
+	default:
+		d.dst = binary.LittleEndian.AppendUint64(d.dst, math.Float64bits(f))
+	}
 }
 
 func (d *dataDecoder) boolean(s *scanner) error {
@@ -168,6 +189,15 @@ func (d *dataDecoder) number(num []byte) error {
 			return d.errorf("element %d: %s is out of FP16 range", d.n, num)
 		}
 		d.dst = le.AppendUint16(d.dst, tensor.HalfFromFloat32(f))
+	case tensor.BF16:
+		// The nearest float64, then the nearest bfloat16: only a decimal
+		// of 17 or more digits within half a float64 step of a bfloat16
+		// tie can round the wrong way, and none the encoder writes.
+		f, err := parseFloat64(num)
+		if err != nil || math.Abs(f) >= bf16Overflow {
+			return d.errorf("element %d: %s is out of BF16 range", d.n, num)
+		}
+		d.dst = le.AppendUint16(d.dst, tensor.BFloat16FromFloat64(f))
 	case tensor.Uint64:
 		u, ok := parseUint(num)
 		if !ok {

@@ -156,6 +156,7 @@ var jsonWidth = [...]int{
 	tensor.Bool: 6, tensor.Uint8: 4, tensor.Uint16: 6, tensor.Uint32: 11, tensor.Uint64: 21,
 	tensor.Int8: 5, tensor.Int16: 7, tensor.Int32: 12, tensor.Int64: 21,
 	tensor.FP16: 14, tensor.FP32: 15, tensor.FP64: 25, tensor.Bytes: 0,
+	tensor.BF16: 16, // as in "-1.09320975e-36,"
 }
 
 // tensorSize is about what appendTensor and the binary section take for

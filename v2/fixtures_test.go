@@ -80,6 +80,15 @@ func halfs(fs ...float32) []byte {
 	return out
 }
 
+// bf16s writes values rounded to bfloat16.
+func bf16s(fs ...float32) []byte {
+	var out []byte
+	for _, f := range fs {
+		out = binary.LittleEndian.AppendUint16(out, tensor.BFloat16FromFloat32(f))
+	}
+	return out
+}
+
 func byteStrings(ss ...string) []byte {
 	var out []byte
 	for _, s := range ss {
@@ -108,6 +117,9 @@ func everyType() []tensor.Tensor {
 		{tensor.FP32, le[float32](0.1, -1.5, math.MaxFloat32, 1e-45, 3.14159265, float32(math.Copysign(0, -1)))},
 		{tensor.FP64, le[float64](0.1, -2.5, math.MaxFloat64, 5e-324, math.Pi, 0)},
 		{tensor.Bytes, byteStrings("hello", "", "ünïcødé", `quote" and \ back`, "tab\tnew\nline\x01", "\U0001F600")},
+		// 0.1 rounded, the largest, the smallest subnormal, the widest in
+		// JSON (-1.09320975e-36), the smallest normal, -0.
+		{tensor.BF16, le[uint16](0x3dcd, 0x7f7f, 0x0001, 0x83ba, 0x0080, 0x8000)},
 	}
 	out := make([]tensor.Tensor, len(data))
 	for i, d := range data {

@@ -65,6 +65,10 @@ func appendElement(dst []byte, dt tensor.DataType, e []byte) []byte {
 		return strconv.AppendInt(dst, int64(le.Uint64(e)), 10)
 	case tensor.FP16:
 		return appendFloat(dst, float64(tensor.Float32FromHalf(le.Uint16(e))), 32)
+	case tensor.BF16:
+		// The shortest decimal that reads back to the same float32 reads
+		// back to the same bfloat16, which every float32 holds exactly.
+		return appendFloat(dst, float64(tensor.Float32FromBFloat16(le.Uint16(e))), 32)
 	case tensor.FP32:
 		return appendFloat(dst, float64(math.Float32frombits(le.Uint32(e))), 32)
 	}

@@ -21,6 +21,8 @@ func requestSeeds(f *testing.F) {
 	f.Add([]byte(`{"inputs":[{"data":[true,false],"name":"b","shape":[2],"datatype":"BOOL"}]}`), -1)
 	f.Add([]byte(`{"inputs":[{"name":"x","datatype":"FP32","shape":[2305843009213693952],"data":[1]}]}`), -1)
 	f.Add([]byte(`{"inputs":[{"name":"h","datatype":"FP16","shape":[3],"data":[65504,-0,6e-8]}],"parameters":{"p":{"q":[1.0,null,"s"]}}}`), -1)
+	f.Add([]byte(`{"inputs":[{"name":"b","datatype":"BF16","shape":[2,2],"data":[[3.3895314e38,-0],[9.2e-41,0.1]]}]}`), -1)
+	f.Add([]byte(`{"inputs":[{"name":"b","datatype":"BF16","shape":[2],"parameters":{"binary_data_size":4}}]}`+"\xc0\x7f\x80\xff"), 91)
 	f.Add([]byte(`{"inputs":[{"name":"i","datatype":"INT8","shape":[1,3],"data":[1,2,300]}]}`), -1)
 	f.Add([]byte(`{"inputs":[{"name":"x","datatype":"INT8","shape":[1,1,1,1,1,1,1,1,1],"data":[[[[[[[[[1]]]]]]]]]}]}`), -1)
 	f.Add([]byte(`{"inputs":[{"name":"x","datatype":"INT8","shape":[0,4294967296,4294967296],"data":[]}]}`), -1)
@@ -132,6 +134,7 @@ func appendRequest(t *testing.T, req *tensor.Request, binary bool) encoded {
 func responseSeeds(f *testing.F) {
 	f.Add([]byte(`{"model_name":"student-success","model_version":"1","outputs":[{"name":"probability","datatype":"FP32","shape":[1,1],"data":[0.5]},{"name":"label","datatype":"INT64","shape":[1,1],"data":[0]}]}`), -1)
 	f.Add([]byte(`{"model_name":"m","model_version":"1","outputs":[{"name":"y","datatype":"FP16","shape":[2],"data":[null,1]}]}`), -1)
+	f.Add([]byte(`{"model_name":"m","model_version":"1","outputs":[{"name":"y","datatype":"BF16","shape":[3],"data":[null,1.00390625,-3.3895314e38]}]}`), -1)
 	f.Add([]byte(`{"outputs":[{"name":"y","datatype":"BYTES","shape":[1],"parameters":{"binary_data_size":6}}]}`+"\x09\x00\x00\x00ab"), 91)
 	f.Add([]byte(`{"error":"model not ready"}`), -1)
 	for _, outputs := range typeRows() {

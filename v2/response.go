@@ -4,8 +4,9 @@ import "github.com/sluice-serving/sluice/tensor"
 
 // DecodeResponse decodes an infer response body with the scanner and the
 // checks DecodeRequest uses: integer ranges per datatype, strict bools,
-// FP16's range, well-formed BYTES. JSON has no NaN or infinity, so a FP
-// element null (how AppendResponse writes them) reads back as NaN. Every
+// FP16's and BF16's ranges, well-formed BYTES. JSON has no NaN or
+// infinity, so a FP or BF16 element null (how AppendResponse writes them)
+// reads back as NaN. Every
 // output's data must hold what its shape promises. headerLen is the value
 // of Inference-Header-Content-Length, or -1 when the body is all JSON.
 // Binary outputs point into body.

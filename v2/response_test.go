@@ -38,6 +38,8 @@ func TestDecodeResponseChecksLikeTheServer(t *testing.T) {
 		{"null for BOOL", response("BOOL", 1, `[null]`), "-", `expected true or false for BOOL`},
 		{"null for INT32", response("INT32", 1, `[null]`), "-", `element 0: expected a INT32 number`},
 		{"FP16 out of range", response("FP16", 1, `[65536]`), "-", `element 0: 65536 is out of FP16 range`},
+		{"BF16 out of range", response("BF16", 1, `[3.3961776e38]`), "-", `element 0: 3.3961776e38 is out of BF16 range`},
+		{"string for BF16", response("BF16", 1, `["1"]`), "-", `element 0: expected a BF16 number`},
 		{"FP32 out of range", response("FP32", 1, `[1e39]`), "-", `1e39 is out of FP32 range`},
 		{"number for BYTES", response("BYTES", 1, `[5]`), "-", `output "y": element 0: malformed JSON`},
 		{"too few elements", response("FP32", 3, `[1,2]`), "-", `output "y": shape [3] of FP32 needs 12 bytes (3 elements), got 8 bytes`},
@@ -80,9 +82,10 @@ func TestNonFiniteFloatsTravelAsNull(t *testing.T) {
 		{Name: "h", DataType: tensor.FP16, Shape: []int64{2}, Data: halfs(float32(math.NaN()), inf)},
 		{Name: "f", DataType: tensor.FP32, Shape: []int64{2}, Data: le[float32](float32(math.NaN()), -inf)},
 		{Name: "d", DataType: tensor.FP64, Shape: []int64{2}, Data: le[float64](math.NaN(), math.Inf(1))},
+		{Name: "b", DataType: tensor.BF16, Shape: []int64{2}, Data: bf16s(float32(math.NaN()), -inf)},
 	}}
 	body, hl := v2.AppendResponse(nil, resp, nil)
-	if !strings.Contains(string(body), `"data":[null,null]`) {
+	if strings.Count(string(body), `"data":[null,null]`) != len(resp.Outputs) {
 		t.Fatalf("non-finite values not written as null: %s", body)
 	}
 	got, err := v2.DecodeResponse(body, hl)
@@ -92,7 +95,8 @@ func TestNonFiniteFloatsTravelAsNull(t *testing.T) {
 	h := tensor.Float32FromHalf(binary.LittleEndian.Uint16(got.Outputs[0].Data))
 	f := math.Float32frombits(binary.LittleEndian.Uint32(got.Outputs[1].Data))
 	d := math.Float64frombits(binary.LittleEndian.Uint64(got.Outputs[2].Data))
-	if !math.IsNaN(float64(h)) || !math.IsNaN(float64(f)) || !math.IsNaN(d) {
-		t.Errorf("null read back as %v, %v, %v; want NaN", h, f, d)
+	b := tensor.Float32FromBFloat16(binary.LittleEndian.Uint16(got.Outputs[3].Data))
+	if !math.IsNaN(float64(h)) || !math.IsNaN(float64(f)) || !math.IsNaN(d) || !math.IsNaN(float64(b)) {
+		t.Errorf("null read back as %v, %v, %v, %v; want NaN", h, f, d, b)
 	}
 }
