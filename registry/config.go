@@ -77,6 +77,13 @@ type ModelConfig struct {
 	Rollout json.RawMessage `json:"rollout,omitempty"`
 	// Inputs fixes dimensions the model leaves open, e.g. PP-OCR's image size.
 	Inputs []IOConfig `json:"inputs"`
+	// Outputs does the same for outputs; their dims only describe what
+	// the model gives (metadata, the config endpoint), as Triton's do.
+	Outputs []IOConfig `json:"outputs"`
+
+	// file is the file the configuration came from, for the errors that
+	// checking it against the model file raises; "" is config.yaml.
+	file string
 }
 
 // Batching is the dynamic batcher's part of config.yaml, with Triton's
@@ -133,10 +140,14 @@ func (c ModelConfig) batcherConfig() batching.Config {
 	}
 }
 
-// IOConfig overrides the dimensions of one input.
+// IOConfig overrides the dimensions of one input or output and, when
+// DataType is given, checks its element type.
 type IOConfig struct {
 	Name string  `json:"name"`
 	Dims []int64 `json:"dims"`
+	// DataType is the v2 protocol's name ("FP32"); a model whose tensor
+	// has another type is refused at load rather than failing every call.
+	DataType string `json:"data_type,omitempty"`
 }
 
 const platformONNX = "onnxruntime_onnx"
@@ -157,23 +168,83 @@ func DefaultModelConfig() ModelConfig {
 	}
 }
 
-// readModelConfig reads dir/config.yaml over the defaults (a missing file
-// means the defaults) and returns it with its bytes, which are part of each
-// version's content hash. Unknown keys are errors so a typo never goes
-// unnoticed.
-func (r *Registry) readModelConfig(dir string) (ModelConfig, []byte, error) {
+// The files a model's configuration may come from: Sluice's own, or
+// Triton's ModelConfig in protobuf text format. A folder holds one of them.
+const (
+	configYAML  = "config.yaml"
+	configPbtxt = "config.pbtxt"
+)
+
+// readModelConfig reads the model folder's config.yaml or config.pbtxt
+// over the defaults (neither means the defaults) with the bytes, which are
+// part of each version's content hash, and the config.pbtxt fields Sluice
+// ignores. Unknown keys in config.yaml are errors so a typo never goes
+// unnoticed; Triton's schema is fixed, so there a field Sluice ignores is
+// a warning, and one it cannot honour safely an error.
+func (r *Registry) readModelConfig(dir string) *configSource {
+	src := readConfigFiles(dir)
+	if src.err == nil {
+		src.err = r.checkRollout(src.cfg)
+		if src.err != nil {
+			src.err = fmt.Errorf("%s: %w", src.cfg.fileName(), src.err)
+		}
+	}
+	return src
+}
+
+// ReadModelConfig reads a model folder's configuration as the registry
+// does, short of checking config.yaml's rollout section, and returns the
+// config.pbtxt fields Sluice ignores: sluice doctor and the registry read
+// a folder the same way.
+func ReadModelConfig(dir string) (ModelConfig, []string, error) {
+	src := readConfigFiles(dir)
+	return src.cfg, src.ignored, src.err
+}
+
+func readConfigFiles(dir string) *configSource {
+	yml, yerr := readIfThere(filepath.Join(dir, configYAML))
+	pb, perr := readIfThere(filepath.Join(dir, configPbtxt))
 	cfg := DefaultModelConfig()
-	b, err := os.ReadFile(filepath.Join(dir, "config.yaml"))
+	switch {
+	case yerr != nil || perr != nil:
+		return &configSource{cfg: cfg, err: cmpOr(yerr, perr)}
+	case yml != nil && pb != nil:
+		return &configSource{cfg: cfg, err: fmt.Errorf("%s and %s are both in %s: keep one, Sluice's config.yaml or Triton's config.pbtxt", configYAML, configPbtxt, dir)}
+	case pb != nil:
+		ignored, err := ParseTritonConfig(pb, filepath.Base(dir), &cfg)
+		return &configSource{cfg: cfg, raw: pb, ignored: ignored, err: wrapFile(configPbtxt, err)}
+	case yml != nil:
+		return &configSource{cfg: cfg, raw: yml, err: wrapFile(configYAML, ParseModelConfig(yml, &cfg))}
+	}
+	return &configSource{cfg: cfg}
+}
+
+// readIfThere is the file's bytes, nil and no error when it does not
+// exist, and never nil when it does, however short.
+func readIfThere(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
 	if os.IsNotExist(err) {
-		return cfg, nil, nil
+		return nil, nil
 	}
-	if err != nil {
-		return cfg, nil, err
+	if b == nil && err == nil {
+		b = []byte{} // an empty file is there: nil would read as absent
 	}
-	if err := r.parseConfig(b, &cfg); err != nil {
-		return cfg, b, fmt.Errorf("config.yaml: %w", err)
+	return b, err
+}
+
+func wrapFile(file string, err error) error {
+	if err == nil {
+		return nil
 	}
-	return cfg, b, nil
+	return fmt.Errorf("%s: %w", file, err)
+}
+
+// fileName is the file the configuration came from, for errors.
+func (c ModelConfig) fileName() string {
+	if c.file == "" {
+		return configYAML
+	}
+	return c.file
 }
 
 // parseConfig is ParseModelConfig plus the rollout section's check.
@@ -181,6 +252,12 @@ func (r *Registry) parseConfig(b []byte, cfg *ModelConfig) error {
 	if err := ParseModelConfig(b, cfg); err != nil {
 		return err
 	}
+	return r.checkRollout(*cfg)
+}
+
+// checkRollout checks the configuration's rollout section with the check
+// the rollout controller set, if any.
+func (r *Registry) checkRollout(cfg ModelConfig) error {
 	r.mu.RLock()
 	check := r.specCheck
 	r.mu.RUnlock()
@@ -220,31 +297,61 @@ func (c ModelConfig) Validate() error {
 	if c.Platform != platformONNX {
 		return fmt.Errorf("platform: %q, expected %s", c.Platform, platformONNX)
 	}
-	for i, in := range c.Inputs {
-		if in.Name == "" {
-			return fmt.Errorf("inputs[%d].name: empty, expected an input of the model", i)
+	if err := validateIO("inputs", c.Inputs); err != nil {
+		return err
+	}
+	return validateIO("outputs", c.Outputs)
+}
+
+func validateIO(key string, ios []IOConfig) error {
+	for i, io := range ios {
+		if io.Name == "" {
+			return fmt.Errorf("%s[%d].name: empty, expected the name of one of the model's %s", key, i, key)
+		}
+		if _, err := tensor.ParseDataType(io.DataType); io.DataType != "" && err != nil {
+			return fmt.Errorf("%s[%d].data_type: %w", key, i, err)
 		}
 	}
 	return nil
 }
 
 // applyDims returns the signature callers see: the model's own, with the
-// configured dimensions in place of open ones.
+// configured dimensions in place of open ones. A configured data type
+// must be the model's.
 func (c ModelConfig) applyDims(sig runtime.Signature) (runtime.Signature, error) {
 	if c.MaxBatchSize > 0 && !sig.Batched {
 		return sig, fmt.Errorf("max_batch_size: %d, but dimension 0 of the model is not an open batch dimension (input %q is %s); use max_batch_size: 0", c.MaxBatchSize, sig.Inputs[0].Name, tensor.FormatShape(sig.Inputs[0].Dims))
 	}
 	out := sig
-	out.Inputs = append([]runtime.IO(nil), sig.Inputs...)
-	for i, ic := range c.Inputs {
-		j := indexOf(out.Inputs, ic.Name)
+	var err error
+	if out.Inputs, err = applyIO("inputs", c.Inputs, sig.Inputs, sig.Batched); err != nil {
+		return sig, err
+	}
+	if out.Outputs, err = applyIO("outputs", c.Outputs, sig.Outputs, sig.Batched); err != nil {
+		return sig, err
+	}
+	return out, nil
+}
+
+// applyIO returns a copy of the model's inputs or outputs with the
+// configured dimensions applied; key names them in errors.
+func applyIO(key string, conf []IOConfig, model []runtime.IO, batched bool) ([]runtime.IO, error) {
+	out := append([]runtime.IO(nil), model...)
+	for i, ic := range conf {
+		j := indexOf(out, ic.Name)
 		if j < 0 {
-			return sig, fmt.Errorf("inputs[%d].name: %q is not an input of the model; it has %s", i, ic.Name, ioNames(sig.Inputs))
+			return nil, fmt.Errorf("%s[%d].name: %q is not one of the model's %s; it has %s", key, i, ic.Name, key, ioNames(model))
 		}
-		if err := checkOverride(ic.Dims, sig.Inputs[j].Dims, sig.Batched); err != nil {
-			return sig, fmt.Errorf("inputs[%d].dims: %w", i, err)
+		if ic.DataType != "" && ic.DataType != model[j].DataType.String() {
+			return nil, fmt.Errorf("%s[%d].data_type: %s, but the model's %q is %s", key, i, ic.DataType, ic.Name, model[j].DataType)
 		}
-		out.Inputs[j].Dims = ic.Dims
+		if ic.Dims == nil {
+			continue // a name and a type only: nothing to fix
+		}
+		if err := checkOverride(ic.Dims, model[j].Dims, batched); err != nil {
+			return nil, fmt.Errorf("%s[%d].dims: %w", key, i, err)
+		}
+		out[j].Dims = ic.Dims
 	}
 	return out, nil
 }

@@ -1,8 +1,11 @@
 // Package registry owns the models a server can run: it scans the model
-// repository, reads each model's config.yaml, loads and warms every version,
+// repository, reads each model's config.yaml (or Triton's config.pbtxt,
+// mapped onto the same settings, with the fields Sluice ignores named in
+// one warning; a folder holding both is refused), loads and warms every version,
 // keeps the version policy and the traffic policy, decides which version
 // serves a call, and checks a call's inputs against that version's signature
-// before anything runs, so one bad request never reaches ONNX Runtime. It
+// before anything runs, so one bad request never reaches ONNX Runtime, and
+// describes each version as Triton's ModelConfig (Version.TritonConfig). It
 // calls the Observer and Shadower a rollout attaches to a model, and knows
 // nothing else of rollouts.
 //

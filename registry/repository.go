@@ -9,24 +9,26 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/sluice-serving/sluice/tensor"
+	"github.com/sluice-serving/sluice/tritonpb"
 )
 
 // syncModel loads what the model's folder and version policy ask for and
 // unloads the rest; under the model's control lock. override, when not nil, replaces
-// config.yaml. A version that fails to load never replaces one that
+// config.yaml or config.pbtxt. A version that fails to load never replaces one that
 // serves: if any wanted version fails, nothing is unloaded this time.
 func (r *Registry) syncModel(ctx context.Context, name string, override *configSource) error {
 	dir := filepath.Join(r.cfg.Path, name)
 	src := override
 	if src == nil {
-		cfg, raw, err := r.readModelConfig(dir)
-		src = &configSource{cfg: cfg, raw: raw, err: err}
+		src = r.readModelConfig(dir)
 	}
 	onDisk := r.versionFolders(dir, name)
 	if src.err != nil {
@@ -83,6 +85,9 @@ type configSource struct {
 	cfg ModelConfig
 	raw []byte
 	err error
+	// ignored are the config.pbtxt fields Sluice does not honour, named
+	// in one warning when versions load with it.
+	ignored []string
 }
 
 // loadWanted loads each wanted version that is new or changed and keeps the
@@ -98,6 +103,10 @@ func (r *Registry) loadWanted(ctx context.Context, name, dir string, src *config
 			continue
 		}
 		r.setState(name, v, StateLoading, "")
+		if len(src.ignored) > 0 {
+			r.log.Warn(src.cfg.fileName()+" sets fields Sluice does not support; they are ignored", "model", name, "fields", strings.Join(src.ignored, ", "))
+			src.ignored = nil // one warning per load of the file, however many versions
+		}
 		start := time.Now()
 		var nv *Version
 		if err == nil {
@@ -239,13 +248,38 @@ func (r *Registry) Load(ctx context.Context, name string, config []byte) error {
 	}
 	var src *configSource
 	if config != nil {
-		cfg := DefaultModelConfig()
-		if err := r.parseConfig(config, &cfg); err != nil {
+		var err error
+		if src, err = r.parseOverride(name, config); err != nil {
 			return tensor.Errorf(tensor.InvalidArgument, "model %q: parameters.config: %w", name, err)
 		}
-		src = &configSource{cfg: cfg, raw: config}
 	}
 	return r.control(name, func() error { return r.syncModel(ctx, name, src) })
+}
+
+// parseOverride reads a configuration sent with a load: Sluice's
+// (config.yaml's keys, in YAML or JSON) or, as Triton's clients send it,
+// Triton's ModelConfig in JSON. Sluice's is tried first; the error of the
+// form the text was meant as is the one returned.
+func (r *Registry) parseOverride(name string, config []byte) (*configSource, error) {
+	cfg := DefaultModelConfig()
+	serr := r.parseConfig(config, &cfg)
+	if serr == nil {
+		return &configSource{cfg: cfg, raw: config}, nil
+	}
+	var tc tritonpb.ModelConfig
+	if protojson.Unmarshal(config, &tc) != nil {
+		return nil, serr
+	}
+	cfg = DefaultModelConfig()
+	ignored, err := FromTriton(&tc, name, &cfg)
+	if err == nil {
+		err = r.checkRollout(cfg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("Triton's ModelConfig: %w", err)
+	}
+	cfg.file = "parameters.config"
+	return &configSource{cfg: cfg, raw: config, ignored: ignored}, nil
 }
 
 // Unload stops a model serving at once and drains its versions.

@@ -25,7 +25,7 @@ type Version struct {
 	label   string            // the version as the protocol writes it
 	sig     runtime.Signature // what callers see: config dims applied
 	cfg     ModelConfig
-	hash    uint64    // content hash of model.onnx and config.yaml
+	hash    uint64    // content hash of model.onnx and its config file
 	card    []byte    // model_card.json beside model.onnx when it loaded; nil: none
 	pending sync.Pool // *pending, reused after successful calls
 }
@@ -38,7 +38,7 @@ func loadVersion(ctx context.Context, name string, v int64, path string, cfg Mod
 	sig, err := cfg.applyDims(m.Signature())
 	if err != nil {
 		m.Close()
-		return nil, fmt.Errorf("model %q: config.yaml: %w", name, err)
+		return nil, fmt.Errorf("model %q: %s: %w", name, cfg.fileName(), err)
 	}
 	ver := &Version{model: m, name: name, version: v, label: strconv.FormatInt(v, 10), sig: sig, cfg: cfg, card: readCard(path)}
 	if err := ver.warm(ctx); err != nil {
@@ -55,7 +55,7 @@ func loadVersion(ctx context.Context, name string, v int64, path string, cfg Mod
 	bcfg.Instances = sessions
 	if ver.batcher, err = batching.New(bcfg, r.run, stats, blog); err != nil {
 		m.Close()
-		return nil, fmt.Errorf("model %q: config.yaml: %w", name, err)
+		return nil, fmt.Errorf("model %q: %s: %w", name, cfg.fileName(), err)
 	}
 	return ver, nil
 }

@@ -1,116 +1,26 @@
 package server
 
 import (
-	"time"
+	"encoding/base64"
+	"encoding/json"
+	"maps"
+	"math"
+	"slices"
+	"strconv"
 
 	"github.com/valyala/fasthttp"
-
-	"github.com/sluice-serving/sluice/registry"
-	"github.com/sluice-serving/sluice/tensor"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
-// The model configuration extension: a version's configuration in the JSON
-// form of Triton's ModelConfig (field names as in model_config.proto), so
-// that perf_analyzer and tritonclient's get_model_config find what they
-// look for.
-
-type tritonTensor struct {
-	Name     string  `json:"name"`
-	DataType string  `json:"data_type"`
-	Dims     []int64 `json:"dims"`
-}
-
-type tritonQueuePolicy struct {
-	TimeoutAction        string `json:"timeout_action"`
-	DefaultTimeoutMicros int64  `json:"default_timeout_microseconds"`
-	AllowTimeoutOverride bool   `json:"allow_timeout_override"`
-	MaxQueueSize         int    `json:"max_queue_size"`
-}
-
-type tritonDynamicBatching struct {
-	PreferredBatchSize   []int             `json:"preferred_batch_size"`
-	MaxQueueDelayMicros  int64             `json:"max_queue_delay_microseconds"`
-	DefaultQueuePolicy   tritonQueuePolicy `json:"default_queue_policy"`
-	PriorityLevels       int               `json:"priority_levels"`
-	DefaultPriorityLevel int               `json:"default_priority_level"`
-}
-
-type tritonInstanceGroup struct {
-	Name  string `json:"name"`
-	Kind  string `json:"kind"`
-	Count int    `json:"count"`
-	GPUs  []int  `json:"gpus,omitempty"`
-}
-
-type tritonConfig struct {
-	Name           string                 `json:"name"`
-	Platform       string                 `json:"platform"`
-	Backend        string                 `json:"backend"`
-	VersionPolicy  map[string]any         `json:"version_policy"`
-	MaxBatchSize   int                    `json:"max_batch_size"`
-	Input          []tritonTensor         `json:"input"`
-	Output         []tritonTensor         `json:"output"`
-	DynamicBatch   *tritonDynamicBatching `json:"dynamic_batching,omitempty"`
-	InstanceGroups []tritonInstanceGroup  `json:"instance_group"`
-}
-
-// tritonConfigOf describes v as Triton would: with batching on, the batch
-// dimension is left out of every input's and output's dims.
-func tritonConfigOf(v *registry.Version) tritonConfig {
-	cfg, sig := v.Config(), v.Signature()
-	tc := tritonConfig{Name: v.Name(), Platform: "onnxruntime_onnx", Backend: "onnxruntime", MaxBatchSize: cfg.MaxBatchSize,
-		Input: []tritonTensor{}, Output: []tritonTensor{}}
-	batched := cfg.MaxBatchSize > 0
-	for _, io := range sig.Inputs {
-		tc.Input = append(tc.Input, tritonTensorOf(io.Name, io.DataType, io.Dims, batched))
-	}
-	for _, io := range sig.Outputs {
-		tc.Output = append(tc.Output, tritonTensorOf(io.Name, io.DataType, io.Dims, batched))
-	}
-	switch p := cfg.VersionPolicy; {
-	case p.All:
-		tc.VersionPolicy = map[string]any{"all": map[string]any{}}
-	case len(p.Specific) > 0:
-		tc.VersionPolicy = map[string]any{"specific": map[string]any{"versions": p.Specific}}
-	default:
-		tc.VersionPolicy = map[string]any{"latest": map[string]any{"num_versions": max(p.Latest, 1)}}
-	}
-	if cfg.MaxBatchSize > 0 {
-		tc.DynamicBatch = &tritonDynamicBatching{
-			PreferredBatchSize:  cfg.PreferredBatchSizes,
-			MaxQueueDelayMicros: time.Duration(cfg.MaxQueueDelay).Microseconds(),
-			DefaultQueuePolicy: tritonQueuePolicy{TimeoutAction: "REJECT", AllowTimeoutOverride: true, MaxQueueSize: cfg.MaxQueueSize,
-				DefaultTimeoutMicros: time.Duration(cfg.DefaultTimeout).Microseconds()},
-			PriorityLevels: cfg.PriorityLevels, DefaultPriorityLevel: cfg.DefaultPriority,
-		}
-		if tc.DynamicBatch.PreferredBatchSize == nil {
-			tc.DynamicBatch.PreferredBatchSize = []int{}
-		}
-	}
-	group := tritonInstanceGroup{Name: v.Name(), Kind: "KIND_CPU", Count: cfg.Instances}
-	if cfg.Provider != "cpu" { // cuda or tensorrt: instances per GPU
-		group.Kind, group.GPUs = "KIND_GPU", cfg.GPUs
-	}
-	tc.InstanceGroups = []tritonInstanceGroup{group}
-	return tc
-}
-
-// tritonTensorOf is one input or output; with batching on, its batch
-// dimension is left out, as Triton's dims leave it.
-func tritonTensorOf(name string, dt tensor.DataType, dims []int64, batched bool) tritonTensor {
-	if batched && len(dims) > 0 {
-		dims = dims[1:]
-	}
-	return tritonTensor{Name: name, DataType: tritonType(dt), Dims: append([]int64{}, dims...)}
-}
-
-// tritonType is a data type's name in model_config.proto.
-func tritonType(d tensor.DataType) string {
-	if d == tensor.Bytes {
-		return "TYPE_STRING"
-	}
-	return "TYPE_" + d.String()
-}
+// The model configuration extension: a version's configuration
+// (registry.Version.TritonConfig) in the JSON form Triton's config
+// endpoint answers with, so that perf_analyzer and tritonclient's
+// get_model_config find what they look for: field names as in
+// model_config.proto, enums by name, every scalar, list and map printed
+// even when empty (protobuf's always_print_primitive_fields), sub-messages
+// only when set, and 64-bit integers as JSON numbers, as Triton prints
+// dims ("dims":[16]) where protojson would print strings ("16").
 
 func (s *Server) modelConfig(ctx *fasthttp.RequestCtx, r route) {
 	v, err := s.models.Lookup(r.model, r.version)
@@ -118,5 +28,116 @@ func (s *Server) modelConfig(ctx *fasthttp.RequestCtx, r route) {
 		writeError(ctx, err)
 		return
 	}
-	writeJSON(ctx, fasthttp.StatusOK, tritonConfigOf(v))
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.SetContentType("application/json")
+	ctx.SetBody(tritonJSON(nil, v.TritonConfig()))
+}
+
+// tritonJSON appends m in Triton's JSON form to b.
+func tritonJSON(b []byte, m proto.Message) []byte {
+	return appendMessage(b, m.ProtoReflect())
+}
+
+// appendMessage writes the fields in the order model_config.proto
+// declares them.
+func appendMessage(b []byte, m protoreflect.Message) []byte {
+	b = append(b, '{')
+	fields := m.Descriptor().Fields()
+	first := true
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		if fd.HasPresence() && !m.Has(fd) {
+			continue // an unset sub-message, or a oneof's other choices
+		}
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = appendString(b, string(fd.Name()))
+		b = append(b, ':')
+		b = appendField(b, fd, m.Get(fd))
+	}
+	return append(b, '}')
+}
+
+func appendField(b []byte, fd protoreflect.FieldDescriptor, v protoreflect.Value) []byte {
+	switch {
+	case fd.IsList():
+		b = append(b, '[')
+		for i := range v.List().Len() {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendValue(b, fd, v.List().Get(i))
+		}
+		return append(b, ']')
+	case fd.IsMap():
+		return appendMap(b, fd, v.Map())
+	}
+	return appendValue(b, fd, v)
+}
+
+// appendMap writes a map with its keys sorted, so the same configuration
+// always reads the same.
+func appendMap(b []byte, fd protoreflect.FieldDescriptor, m protoreflect.Map) []byte {
+	keys := map[string]protoreflect.MapKey{}
+	m.Range(func(k protoreflect.MapKey, _ protoreflect.Value) bool {
+		keys[k.String()] = k
+		return true
+	})
+	b = append(b, '{')
+	for i, k := range slices.Sorted(maps.Keys(keys)) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k)
+		b = append(b, ':')
+		b = appendValue(b, fd.MapValue(), m.Get(keys[k]))
+	}
+	return append(b, '}')
+}
+
+// appendValue writes one singular value of fd's kind.
+func appendValue(b []byte, fd protoreflect.FieldDescriptor, v protoreflect.Value) []byte {
+	switch fd.Kind() {
+	case protoreflect.MessageKind, protoreflect.GroupKind:
+		return appendMessage(b, v.Message())
+	case protoreflect.EnumKind:
+		if ev := fd.Enum().Values().ByNumber(v.Enum()); ev != nil {
+			return appendString(b, string(ev.Name()))
+		}
+		return strconv.AppendInt(b, int64(v.Enum()), 10)
+	case protoreflect.BoolKind:
+		return strconv.AppendBool(b, v.Bool())
+	case protoreflect.StringKind:
+		return appendString(b, v.String())
+	case protoreflect.BytesKind:
+		return appendString(b, base64.StdEncoding.EncodeToString(v.Bytes()))
+	case protoreflect.FloatKind:
+		return appendFloat(b, v.Float(), 32)
+	case protoreflect.DoubleKind:
+		return appendFloat(b, v.Float(), 64)
+	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind, protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
+		return strconv.AppendUint(b, v.Uint(), 10)
+	}
+	return strconv.AppendInt(b, v.Int(), 10) // the signed integer kinds
+}
+
+// appendFloat writes a number, or protobuf JSON's names for the values
+// JSON has no number for.
+func appendFloat(b []byte, f float64, bits int) []byte {
+	switch {
+	case math.IsNaN(f):
+		return append(b, `"NaN"`...)
+	case math.IsInf(f, 1):
+		return append(b, `"Infinity"`...)
+	case math.IsInf(f, -1):
+		return append(b, `"-Infinity"`...)
+	}
+	return strconv.AppendFloat(b, f, 'g', -1, bits)
+}
+
+func appendString(b []byte, s string) []byte {
+	q, _ := json.Marshal(s) // a string always encodes
+	return append(b, q...)
 }

@@ -1,11 +1,19 @@
 package server_test
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/encoding/prototext"
+
 	"github.com/sluice-serving/sluice/server"
+	"github.com/sluice-serving/sluice/tritonpb"
 )
 
 // The model configuration extension answers in Triton's ModelConfig form:
@@ -82,5 +90,70 @@ func TestModelConfigInTritonsForm(t *testing.T) {
 	var meta struct{ Extensions []string }
 	if err := json.Unmarshal(body, &meta); err != nil || !slices.Contains(meta.Extensions, "model_configuration") {
 		t.Errorf("server metadata %s: want the model_configuration extension listed", body)
+	}
+}
+
+// The config endpoint's JSON is Triton's ModelConfig: read as one, written
+// out as a config.pbtxt beside the same model files in a fresh repository
+// and loaded there, it reads back the same, byte for byte. Each model's
+// settings (batching or not, instances, version policy, Sluice's own
+// knobs) survive the trip.
+func TestModelConfigRoundTripsThroughConfigPbtxt(t *testing.T) {
+	models := []string{"ppocr-cls", "student-success", "nobatch"}
+	s := startServer(t, server.DefaultConfig(), models...)
+	fresh := startServer(t, server.DefaultConfig())
+	for _, m := range models {
+		t.Run(m, func(t *testing.T) {
+			first := configJSON(t, s, m)
+			var tc tritonpb.ModelConfig
+			if err := protojson.Unmarshal(first, &tc); err != nil {
+				t.Fatalf("the config endpoint's JSON is not a ModelConfig: %v\n%s", err, first)
+			}
+			pbtxt, err := prototext.MarshalOptions{Multiline: true}.Marshal(&tc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			copyModelFiles(t, filepath.Join(s.repo, m), filepath.Join(fresh.repo, m))
+			if err := os.WriteFile(filepath.Join(fresh.repo, m, "config.pbtxt"), pbtxt, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := fresh.reg.Poll(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if second := configJSON(t, fresh, m); !bytes.Equal(first, second) {
+				t.Errorf("loaded from its own config.pbtxt\n%s\nthe model's config reads\n%s\nnot\n%s", pbtxt, second, first)
+			}
+		})
+	}
+}
+
+func configJSON(t *testing.T, s *testServer, model string) []byte {
+	t.Helper()
+	status, _, body := s.do(t, "GET", "/v2/models/"+model+"/config", nil, nil)
+	if status != 200 {
+		t.Fatalf("%s config: %d %s", model, status, body)
+	}
+	return body
+}
+
+// copyModelFiles copies a model folder's model files, not its config.
+func copyModelFiles(t *testing.T, src, dst string) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(src, "*", "model.onnx"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no model files in %s (%v)", src, err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := filepath.Base(filepath.Dir(f))
+		if err := os.MkdirAll(filepath.Join(dst, v), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, v, "model.onnx"), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -150,12 +150,13 @@ func printModels(w io.Writer, repo string, gpus int) error {
 // printModel prints one model's placement and verdict, and returns why it
 // would fail to load, or "".
 func printModel(w io.Writer, dir, name string, gpus int) string {
-	cfg := registry.DefaultModelConfig()
-	if b, err := os.ReadFile(filepath.Join(dir, "config.yaml")); err == nil {
-		if err := registry.ParseModelConfig(b, &cfg); err != nil {
-			fmt.Fprintf(w, "  %s\tFAILS\tconfig.yaml: %v\n", name, err)
-			return "config.yaml: " + err.Error()
-		}
+	cfg, ignored, err := registry.ReadModelConfig(dir)
+	if err != nil {
+		fmt.Fprintf(w, "  %s\tFAILS\t%v\n", name, err)
+		return err.Error()
+	}
+	if len(ignored) > 0 {
+		fmt.Fprintf(w, "  %s\tignores\tconfig.pbtxt fields Sluice does not support: %s\n", name, strings.Join(ignored, ", "))
 	}
 	sc := cfg.SessionConfig
 	fmt.Fprintf(w, "  %s\t%s\tversions %s: %s\n", name, sc.Provider, versionList(dir, cfg.VersionPolicy), describePlan(sc))
