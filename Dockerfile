@@ -85,11 +85,12 @@ COPY --from=build /out/sluice /usr/local/bin/sluice
 # The model repository is mounted at /models; an optional sluice.yaml is
 # read from the working folder, /etc/sluice.
 ENV SLUICE_SERVER_ADDR=0.0.0.0:8000 \
+    SLUICE_SERVER_GRPC_ADDR=0.0.0.0:8001 \
     SLUICE_REPOSITORY_PATH=/models \
     SLUICE_RUNTIME_LIBRARY=/usr/local/lib/sluice/libonnxruntime.so.1
 WORKDIR /etc/sluice
 USER 10001:10001
-EXPOSE 8000
+EXPOSE 8000 8001
 # An HTTP GET of /v2/health/ready that passes on status 200 only (ready:
 # every model has a ready version). The image has no curl; bash speaks
 # the request over /dev/tcp.

@@ -19,13 +19,18 @@ import (
 // no token configured, they answer only when the server listens on
 // loopback. The 401 carries its WWW-Authenticate challenge to deny.
 func (s *Server) authorize(ctx *fasthttp.RequestCtx) error {
+	return s.authorizeAdmin(ctx.Request.Header.Peek("Authorization"), s.cfg.Addr)
+}
+
+// authorizeAdmin checks an Authorization value against the admin token for
+// a front door listening on addr (this one, or the gRPC port's).
+func (s *Server) authorizeAdmin(auth []byte, addr string) error {
 	if s.cfg.AdminToken == "" {
-		if loopback(s.cfg.Addr) {
+		if loopback(addr) {
 			return nil
 		}
 		return tensor.Errorf(tensor.PermissionDenied, "the admin and repository APIs are disabled: set server.admin_token, or listen on loopback")
 	}
-	auth := ctx.Request.Header.Peek("Authorization")
 	const prefix = "Bearer "
 	if len(auth) <= len(prefix) || string(auth[:len(prefix)]) != prefix {
 		return challenge{tensor.Errorf(tensor.Unauthenticated, "the admin and repository APIs need an Authorization: Bearer <server.admin_token> header"), "sluice-admin"}

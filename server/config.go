@@ -15,6 +15,10 @@ type Config struct {
 	// MetricsAddr, when set, serves /metrics on a host:port of its own as
 	// well, as Triton's metrics port does.
 	MetricsAddr string `koanf:"metrics_addr"`
+	// GRPCAddr is the host:port of the gRPC front door (Triton's
+	// inference.GRPCInferenceService); empty serves HTTP only. It shares
+	// this section's limits, timeouts, keys, admin token and TLS pair.
+	GRPCAddr string `koanf:"grpc_addr"`
 	// MaxBodyBytesInFlight bounds the bytes of inference request bodies
 	// held in memory at once (read, queued or running); a call that would
 	// pass it is refused with 503 before its body is read.
@@ -72,6 +76,7 @@ type RateLimit struct {
 func DefaultConfig() Config {
 	return Config{
 		Addr:         "127.0.0.1:8000",
+		GRPCAddr:     "127.0.0.1:8001",
 		MaxBodyBytes: 64 << 20,
 		// 256 MiB: a full queue of 1,024 PP-OCR calls is 113 MiB.
 		MaxBodyBytesInFlight: 256 << 20,
@@ -91,6 +96,11 @@ func DefaultConfig() Config {
 func (c Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return fmt.Errorf("server.addr: %q is not host:port: %v", c.Addr, err)
+	}
+	if c.GRPCAddr != "" {
+		if _, _, err := net.SplitHostPort(c.GRPCAddr); err != nil {
+			return fmt.Errorf("server.grpc_addr: %q is not host:port: %v", c.GRPCAddr, err)
+		}
 	}
 	if c.MetricsAddr != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -50,7 +49,7 @@ func startServerMode(t testing.TB, cfg server.Config, mode string, models ...str
 	ortest.Init(t)
 	repo := t.TempDir()
 	for _, m := range models {
-		copyTree(t, ortest.Path(t, modelDirs[m]), filepath.Join(repo, m))
+		ortest.CopyModel(t, modelDirs[m], filepath.Join(repo, m))
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	promReg := prometheus.NewRegistry()
@@ -89,31 +88,6 @@ func startServerMode(t testing.TB, cfg server.Config, mode string, models ...str
 		}
 	})
 	return &testServer{url: "http://" + ln.Addr().String(), reg: reg, repo: repo}
-}
-
-func copyTree(t testing.TB, src, dst string) {
-	t.Helper()
-	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		target := filepath.Join(dst, rel)
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		if filepath.Ext(p) != ".onnx" && filepath.Base(p) != "config.yaml" {
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(target, b, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 var httpClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 128}}

@@ -57,7 +57,7 @@ func (s *supervisor) start(ctx context.Context) error {
 	s.n++
 	logPath := filepath.Join(s.logs, "serve-"+strconv.Itoa(s.n)+".log")
 	s.mu.Unlock()
-	args := append(append([]string{}, s.cfg.Serve[1:]...), "-server.addr", addr, "-repository.path", s.repo,
+	args := append(append([]string{}, s.cfg.Serve[1:]...), "-server.addr", addr, "-server.grpc_addr", "127.0.0.1:0", "-repository.path", s.repo,
 		"-repository.poll_interval", "1s", "-server.access_log", "true", "-log.format", "json", "-log.level", "info")
 	cmd := exec.Command(s.cfg.Serve[0], args...)
 	cmd.Env = append(os.Environ(), s.cfg.Env...)

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	goruntime "runtime"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -24,6 +25,7 @@ import (
 
 	"github.com/sluice-serving/sluice/autoscale"
 	"github.com/sluice-serving/sluice/config"
+	"github.com/sluice-serving/sluice/grpcserver"
 	"github.com/sluice-serving/sluice/registry"
 	"github.com/sluice-serving/sluice/rollout"
 	"github.com/sluice-serving/sluice/runtime"
@@ -169,7 +171,17 @@ func runServe(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	defer stopServing()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(sctx, ln, drainTime) }()
-	log.Info("serving KServe v2", "addr", ln.Addr().String(), "repository", cfg.Repository.Path)
+	grpcAddr, err := serveGRPC(sctx, cfg, reg, ctl, srv, promReg, log)
+	if err != nil {
+		stopServing()
+		<-served
+		return err
+	}
+	defer func() {
+		stopServing()
+		grpcAddr.wait()
+	}()
+	log.Info("serving KServe v2", "addr", ln.Addr().String(), "grpc_addr", grpcAddr.addr, "repository", cfg.Repository.Path)
 	if cfg.Server.MetricsAddr != "" {
 		mln, err := net.Listen("tcp", cfg.Server.MetricsAddr)
 		if err != nil {
@@ -197,6 +209,47 @@ func runServe(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	defer startLoops(ctx, cfg, reg, ctl, rec, log)()
 	return <-served
 }
+
+// grpcDoor is the gRPC front door once started: its address ("" when
+// server.grpc_addr is empty) and a wait for its drain to end.
+type grpcDoor struct {
+	addr string
+	wait func()
+}
+
+// serveGRPC opens server.grpc_addr and serves Triton's gRPC service on it
+// until ctx ends; the HTTP server lends it its access control.
+func serveGRPC(ctx context.Context, cfg config.Config, reg *registry.Registry, ctl *rollout.Controller, srv *server.Server, promReg *prometheus.Registry, log *slog.Logger) (grpcDoor, error) {
+	if cfg.Server.GRPCAddr == "" {
+		return grpcDoor{wait: func() {}}, nil
+	}
+	gln, err := net.Listen("tcp", cfg.Server.GRPCAddr)
+	if err != nil {
+		return grpcDoor{}, fmt.Errorf("server.grpc_addr: %w", err)
+	}
+	sc := cfg.Server
+	gs, err := grpcserver.New(grpcserver.Config{
+		Addr: gln.Addr().String(), MaxMessageBytes: sc.MaxBodyBytes, MaxStreams: grpcStreams,
+		InferTimeout: sc.InferTimeout, ControlTimeout: sc.ControlTimeout,
+		RoutingKey: strings.ToLower(sc.RoutingHeader), AccessLog: sc.AccessLog,
+	}, reg, ctl, srv.Gate(), log)
+	if err != nil {
+		gln.Close()
+		return grpcDoor{}, err
+	}
+	promReg.MustRegister(gs.Collectors()...)
+	done := make(chan error, 1)
+	go func() { done <- gs.Serve(ctx, gln, drainTime) }()
+	return grpcDoor{addr: gln.Addr().String(), wait: func() {
+		if err := <-done; err != nil {
+			log.Warn("gRPC front door", "error", err)
+		}
+	}}, nil
+}
+
+// grpcStreams bounds the calls one gRPC connection runs at once, as HTTP/1.1
+// runs one per connection and server.max_connections bounds those.
+const grpcStreams = 256
 
 // startLoops starts the rollout analysis, repository polling and replica
 // recommendation loops; the function it returns stops them and waits.

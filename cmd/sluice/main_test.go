@@ -42,11 +42,19 @@ func TestCommands(t *testing.T) {
 // nothing else can take the port between choosing it and serving on it.
 func serveInBackground(tb testing.TB, args ...string) string {
 	tb.Helper()
+	addr, _ := serveBothInBackground(tb, args...)
+	return addr
+}
+
+// serveBothInBackground is serveInBackground returning the gRPC address as
+// well.
+func serveBothInBackground(tb testing.TB, args ...string) (httpAddr, grpcAddr string) {
+	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &addrLog{addr: make(chan string, 1)}
 	served := make(chan struct{})
 	var serveErr error
-	args = append([]string{"-server.addr", "127.0.0.1:0", "-log.level", "info", "-log.format", "json"}, args...)
+	args = append([]string{"-server.addr", "127.0.0.1:0", "-server.grpc_addr", "127.0.0.1:0", "-log.level", "info", "-log.format", "json"}, args...)
 	go func() {
 		defer close(served)
 		serveErr = serve(ctx, args, os.Environ(), logs)
@@ -60,13 +68,13 @@ func serveInBackground(tb testing.TB, args ...string) string {
 	})
 	select {
 	case addr := <-logs.addr:
-		return addr
+		return addr, logs.grpcAddr()
 	case <-served:
 		tb.Fatal("serve returned before it was serving")
 	case <-time.After(60 * time.Second):
 		tb.Fatal("serve never said where it serves")
 	}
-	return ""
+	return "", ""
 }
 
 // startServe serves repo as serveInBackground does and returns the address

@@ -24,7 +24,7 @@ func serveUntilCancelled(t *testing.T, repo string) (addr string, cancel func(),
 	logs := &addrLog{addr: make(chan string, 1)}
 	done := make(chan error, 1)
 	finished := make(chan struct{}) // closed when serve returns; done is the test's
-	args := []string{"-server.addr", "127.0.0.1:0", "-log.level", "info", "-log.format", "json", "-repository.path", repo}
+	args := []string{"-server.addr", "127.0.0.1:0", "-server.grpc_addr", "127.0.0.1:0", "-log.level", "info", "-log.format", "json", "-repository.path", repo}
 	go func() { defer close(finished); done <- serve(ctx, args, os.Environ(), logs) }()
 	t.Cleanup(func() {
 		stop()

@@ -149,7 +149,7 @@ func startServeProcess(ctx context.Context, repo string) (addr string, pid int, 
 	if err != nil {
 		return "", 0, nil, err
 	}
-	cmd := exec.Command(exe, "serve", "-server.addr", "127.0.0.1:0", "-repository.path", repo,
+	cmd := exec.Command(exe, "serve", "-server.addr", "127.0.0.1:0", "-server.grpc_addr", "127.0.0.1:0", "-repository.path", repo,
 		"-repository.control_mode", "none", "-log.format", "json", "-log.level", "info")
 	logs := &addrLog{addr: make(chan string, 1)}
 	cmd.Stderr, cmd.Stdout = logs, nil

@@ -97,3 +97,34 @@ func FeaturesCall(rows int) string {
 	b.WriteString("]}]}")
 	return b.String()
 }
+
+// CopyModel copies a model folder of the repository (rel, such as
+// "models/student-success") to dst: its config file and its versions'
+// model files, not what `make` or a run left beside them.
+func CopyModel(tb testing.TB, rel, dst string) {
+	tb.Helper()
+	src := Path(tb, rel)
+	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		switch filepath.Base(p) {
+		case "model.onnx", "config.yaml", "config.pbtxt", "model_card.json":
+		default:
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, b, 0o644)
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+}
