@@ -160,7 +160,7 @@ func TestReports(t *testing.T) {
 	for name, c := range map[string]struct {
 		b    *bytes.Buffer
 		want string
-	}{"table": {&table, "rate 200/s"}, "json": {&js, `"p99"`}, "csv": {&cs, "p99_us"}, "html": {&page, "<svg"}} {
+	}{"table": {&table, "rate 200/s"}, "table protocol": {&table, "protocol"}, "json": {&js, `"protocol": "http"`}, "csv": {&cs, "rate 200/s,open,http,200.0"}, "html": {&page, "<svg"}} {
 		if !strings.Contains(c.b.String(), c.want) {
 			t.Errorf("%s report lacks %q:\n%.500s", name, c.want, c.b.String())
 		}

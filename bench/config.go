@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -14,9 +15,35 @@ const (
 	Closed = "closed" // a fixed number of callers, each waiting for its answer
 )
 
+// Transport is the client a measurement drives: it prepares the call once,
+// makes a caller per worker, and reads the server's statistics for the
+// queue and compute split. Results come back as HTTP statuses whatever the
+// protocol, so one count serves both.
+type Transport interface {
+	Prepare(model, version string, inputs []tensor.Tensor, opt client.Options) (*client.Prepared, error)
+	NewCaller(p *client.Prepared) *client.Caller
+	Stats(ctx context.Context, model string) ([]client.ModelStats, error)
+}
+
+// Both of the client package's transports, HTTP and gRPC.
+var (
+	_ Transport = (*client.Client)(nil)
+	_ Transport = (*client.GRPC)(nil)
+)
+
+// idleCloser is a transport whose connections can be closed when its load
+// ends, so what the server holds for them is let go.
+type idleCloser interface{ CloseIdle() }
+
+func closeIdle(t Transport) {
+	if c, ok := t.(idleCloser); ok {
+		c.CloseIdle()
+	}
+}
+
 // Config is one measurement.
 type Config struct {
-	Client  *client.Client
+	Client  Transport // *client.Client (HTTP) or *client.GRPC
 	Model   string
 	Version string
 	Inputs  []tensor.Tensor

@@ -12,10 +12,16 @@ import (
 	"github.com/sluice-serving/sluice/tensor"
 )
 
+// Metadata is what RandomInputs reads of a server: *client.Client and
+// *client.GRPC both read it.
+type Metadata interface {
+	ModelMetadata(ctx context.Context, model, version string) (*client.ModelMeta, error)
+}
+
 // RandomInputs makes one call's inputs from the model's metadata: open
 // dimensions become batch (dimension 0) or the given shape's, values are
 // random in [0, 1) for floats and small for integers, seeded.
-func RandomInputs(ctx context.Context, c *client.Client, model, version string, batch int64, shapes map[string][]int64) ([]tensor.Tensor, error) {
+func RandomInputs(ctx context.Context, c Metadata, model, version string, batch int64, shapes map[string][]int64) ([]tensor.Tensor, error) {
 	meta, err := c.ModelMetadata(ctx, model, version)
 	if err != nil {
 		return nil, err
@@ -57,6 +63,8 @@ func randomData(rng *rand.Rand, dt tensor.DataType, n int64) []byte {
 			b = le.AppendUint64(b, math.Float64bits(rng.Float64()))
 		case tensor.FP16:
 			b = le.AppendUint16(b, tensor.HalfFromFloat32(rng.Float32()))
+		case tensor.BF16:
+			b = le.AppendUint16(b, tensor.BFloat16FromFloat32(rng.Float32()))
 		case tensor.Bytes:
 			b = tensor.AppendBytesElement(b, fmt.Appendf(nil, "s%d", rng.IntN(1000)))
 		case tensor.Bool:

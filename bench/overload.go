@@ -20,9 +20,12 @@ import (
 // goroutines are sampled before, during and after.
 type OverloadConfig struct {
 	// Call is the call sent: Client, Model, Version, Inputs, Options and
-	// Timeout are used; the loop's own fields are set here.
+	// Timeout are used; the loop's own fields are set here. Its client may
+	// speak HTTP or gRPC.
 	Call Config
-	// URL is the server's base URL, for the prober's own connections.
+	// URL is the server's HTTP base URL, for the prober's own connections
+	// (readiness and /metrics are probed over HTTP, as a kubelet and
+	// Prometheus do, whatever the load's protocol).
 	URL string
 	// Capacity is the calls/s the server sustains; 0 measures it first,
 	// closed loop with CapacityCallers callers.
@@ -134,7 +137,7 @@ func Overload(ctx context.Context, cfg OverloadConfig, progress func(Progress)) 
 			return nil, err
 		}
 		res.Capacity = measured.Throughput
-		c.Client.CloseIdle()
+		closeIdle(c.Client)
 	}
 	if res.Capacity <= 0 {
 		return nil, fmt.Errorf("overload: the server answered no call while its capacity was measured")
@@ -186,7 +189,7 @@ func Overload(ctx context.Context, cfg OverloadConfig, progress func(Progress)) 
 
 	// The load is over: its connections close, as a client's do when it
 	// stops, and what the server holds must return.
-	cfg.Call.Client.CloseIdle()
+	closeIdle(cfg.Call.Client)
 	select {
 	case <-ctx.Done():
 		return res, ctx.Err()
@@ -326,7 +329,7 @@ func OverloadTable(w io.Writer, r *OverloadResult) {
 	mb := func(b int64) string { return fmt.Sprintf("%.0f MB", float64(b)/1e6) }
 	l := r.Load
 	fmt.Fprintf(w, "capacity            %.0f calls/s (closed loop)\n", r.Capacity)
-	fmt.Fprintf(w, "offered             %.0f calls/s for %v, %d calls sent\n", r.Rate, l.Duration, l.Calls)
+	fmt.Fprintf(w, "offered             %.0f calls/s for %v over %s, %d calls sent\n", r.Rate, l.Duration, l.Protocol, l.Calls)
 	fmt.Fprintf(w, "goodput             %.0f calls/s = %.2f of capacity\n", l.Throughput, r.GoodputRatio)
 	fmt.Fprintf(w, "answers             %v, transport errors %d\n", l.Status, l.Failed)
 	fmt.Fprintf(w, "accepted latency    p50 %s  p99 %s  max %s\n", ms(l.LatencyOK.P50), ms(l.LatencyOK.P99), ms(l.LatencyOK.Max))

@@ -16,13 +16,13 @@ import (
 // Table writes results as a terminal table.
 func Table(w io.Writer, results []*Result) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "run\tok/s\tcalls\terrors\tp50\tp90\tp95\tp99\tp99.9\tmax\tserver queue\tserver infer\tbatch\tharness cpu\tstable\t")
+	fmt.Fprintln(tw, "run\tprotocol\tok/s\tcalls\terrors\tp50\tp90\tp95\tp99\tp99.9\tmax\tserver queue\tserver infer\tbatch\tharness cpu\tstable\t")
 	for _, r := range results {
 		q, inf, batch := "-", "-", "-"
 		if r.Server != nil {
 			q, inf, batch = us(r.Server.QueueUS), us(r.Server.InferUS), fmt.Sprintf("%.1f", r.Server.MeanBatch)
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f cores\t%v\t\n", r.Label, r.Throughput, r.Calls,
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f cores\t%v\t\n", r.Label, r.Protocol, r.Throughput, r.Calls,
 			r.Calls-r.OK, us(r.Latency.P50), us(r.Latency.P90), us(r.Latency.P95), us(r.Latency.P99), us(r.Latency.P999), us(r.Latency.Max),
 			q, inf, batch, r.CPU.Cores, r.Stable)
 	}
@@ -79,7 +79,7 @@ func JSON(w io.Writer, results []*Result) error {
 // CSV writes one row per result.
 func CSV(w io.Writer, results []*Result) error {
 	cw := csv.NewWriter(w)
-	cw.Write([]string{"label", "mode", "rate", "concurrency", "throughput", "calls", "ok", "transport_errors",
+	cw.Write([]string{"label", "mode", "protocol", "rate", "concurrency", "throughput", "calls", "ok", "transport_errors",
 		"p50_us", "p90_us", "p95_us", "p99_us", "p999_us", "max_us", "server_queue_us", "server_infer_us", "harness_cores", "stable"})
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
 	for _, r := range results {
@@ -87,7 +87,7 @@ func CSV(w io.Writer, results []*Result) error {
 		if r.Server != nil {
 			q, inf = f(r.Server.QueueUS), f(r.Server.InferUS)
 		}
-		cw.Write([]string{r.Label, r.Mode, f(r.Rate), strconv.Itoa(r.Concurrency), f(r.Throughput), strconv.FormatInt(r.Calls, 10),
+		cw.Write([]string{r.Label, r.Mode, r.Protocol, f(r.Rate), strconv.Itoa(r.Concurrency), f(r.Throughput), strconv.FormatInt(r.Calls, 10),
 			strconv.FormatInt(r.OK, 10), strconv.FormatInt(r.Failed, 10), f(r.Latency.P50), f(r.Latency.P90), f(r.Latency.P95),
 			f(r.Latency.P99), f(r.Latency.P999), f(r.Latency.Max), q, inf, strconv.FormatFloat(r.CPU.Cores, 'f', 2, 64), strconv.FormatBool(r.Stable)})
 	}

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	goruntime "runtime"
@@ -20,6 +21,7 @@ import (
 type Result struct {
 	Label       string        `json:"label"`
 	Mode        string        `json:"mode"`
+	Protocol    string        `json:"protocol"` // http or grpc
 	Rate        float64       `json:"rate,omitempty"`
 	Concurrency int           `json:"concurrency"`
 	Duration    time.Duration `json:"duration_ns"`
@@ -87,9 +89,14 @@ func Run(ctx context.Context, cfg Config, progress func(Progress)) (*Result, err
 		return nil, err
 	}
 	r := newRunner(cfg)
+	prepared, err := r.prepare()
+	if err != nil {
+		return nil, err
+	}
 	before, _ := cfg.Client.Stats(ctx, cfg.Model)
 	cpu0 := cpuTime()
-	res := r.run(ctx, progress)
+	res := r.run(ctx, prepared, progress)
+	res.Protocol = prepared[0].Protocol()
 	res.CPU.Seconds = (cpuTime() - cpu0).Seconds()
 	res.CPU.Cores = res.CPU.Seconds / (cfg.Warmup + res.Duration).Seconds()
 	if after, err := cfg.Client.Stats(ctx, cfg.Model); err == nil {
@@ -131,12 +138,11 @@ func (r *runner) intended(i int64) time.Time {
 	return r.start.Add(at)
 }
 
-func (r *runner) run(ctx context.Context, progress func(Progress)) *Result {
+func (r *runner) run(ctx context.Context, prepared []*client.Prepared, progress func(Progress)) *Result {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	r.start = time.Now()
 	r.measure = r.start.Add(r.cfg.Warmup)
-	prepared := r.prepare()
 	r.windows = make([][]*window, min(r.cfg.Concurrency, 2*goruntime.GOMAXPROCS(0)))
 	for i := range r.windows {
 		r.windows[i] = make([]*window, r.cfg.MaxWindows)
@@ -155,8 +161,10 @@ func (r *runner) run(ctx context.Context, progress func(Progress)) *Result {
 	return r.result(measured)
 }
 
-// prepare encodes the call once per routing key (or once).
-func (r *runner) prepare() []*client.Prepared {
+// prepare encodes the call once per routing key (or once); a call that
+// cannot be encoded (data that does not fit its shape) fails the run
+// before it starts.
+func (r *runner) prepare() ([]*client.Prepared, error) {
 	n := max(r.cfg.RoutingKeys, 1)
 	out := make([]*client.Prepared, 0, n)
 	for k := range n {
@@ -166,11 +174,11 @@ func (r *runner) prepare() []*client.Prepared {
 		}
 		p, err := r.cfg.Client.Prepare(r.cfg.Model, r.cfg.Version, r.cfg.Inputs, opt)
 		if err != nil {
-			continue
+			return nil, fmt.Errorf("bench: preparing the call to %s: %w", r.cfg.Model, err)
 		}
 		out = append(out, p)
 	}
-	return out
+	return out, nil
 }
 
 func (r *runner) worker(ctx context.Context, p *client.Prepared, mine []*window) {

@@ -42,19 +42,37 @@ func New(base string, conns int) *Client {
 	}
 }
 
-// Prepared is an encoded infer request, ready to send any number of times.
+// Prepared is an encoded infer request, ready to send any number of times
+// over the transport that prepared it: an HTTP body, or a gRPC message.
 type Prepared struct {
 	uri       string
 	body      []byte
 	headerLen int // Inference-Header-Content-Length, or -1 for JSON
 	key       string
+	// rpc is the gRPC form, nil for HTTP: one message that every caller
+	// sends, since marshalling only reads it.
+	rpc *rpcPrepared
+}
+
+// Protocol is the transport p was prepared for: "http" or "grpc".
+func (p *Prepared) Protocol() string {
+	if p.rpc != nil {
+		return "grpc"
+	}
+	return "http"
 }
 
 // Options shape how a request is encoded and routed.
 type Options struct {
-	Binary     bool     // binary tensors for inputs and outputs
-	RoutingKey string   // Sluice-Routing-Key, for sticky canary routing
+	// Binary asks for binary tensors for inputs and outputs over HTTP;
+	// gRPC always carries tensors raw and ignores it.
+	Binary bool
+	// RoutingKey keeps calls on one version during a canary rollout: the
+	// Sluice-Routing-Key header, or sluice-routing-key metadata.
+	RoutingKey string
 	Outputs    []string // the outputs wanted, in order; none asks for all
+	// Parameters are the request's; over gRPC each value must be a bool,
+	// an integer, a float or a string (InferParameter's choices).
 	Parameters map[string]any
 }
 
@@ -90,26 +108,42 @@ func (c *Client) Prepare(model, version string, inputs []tensor.Tensor, opt Opti
 
 // Caller sends one prepared request again and again on reused request and
 // response objects: the load harness's hot loop. Not safe for concurrent
-// use; make one per goroutine.
+// use; make one per goroutine. Both transports make Callers, so the
+// harness drives either through the same type.
 type Caller struct {
-	c    *Client
-	req  *fasthttp.Request
-	resp *fasthttp.Response
+	call func(deadline time.Time) (Result, error)
 }
 
-// NewCaller prepares the HTTP request for p once.
+// Call sends the request, waiting until deadline at most. An error is a
+// call the server never answered (a refused connection, the deadline);
+// an answer, whatever its status, is a Result.
+func (k *Caller) Call(deadline time.Time) (Result, error) { return k.call(deadline) }
+
+// failing is a Caller whose every call fails with err.
+func failing(err error) *Caller {
+	return &Caller{call: func(time.Time) (Result, error) { return Result{}, err }}
+}
+
+// NewCaller prepares the HTTP request for p once. A request prepared by
+// the gRPC transport makes a Caller that fails every call.
 func (c *Client) NewCaller(p *Prepared) *Caller {
-	req := &fasthttp.Request{}
+	if p.rpc != nil {
+		return failing(errWrongTransport("HTTP", p))
+	}
+	req, resp := &fasthttp.Request{}, &fasthttp.Response{}
 	fill(req, p)
-	return &Caller{c: c, req: req, resp: &fasthttp.Response{}}
+	return &Caller{call: func(deadline time.Time) (Result, error) {
+		if err := c.hc.DoDeadline(req, resp, deadline); err != nil {
+			return Result{}, err
+		}
+		return Result{Status: resp.StatusCode(), Version: string(resp.Header.Peek("Sluice-Model-Version"))}, nil
+	}}
 }
 
-// Call sends the request, waiting until deadline at most.
-func (k *Caller) Call(deadline time.Time) (Result, error) {
-	if err := k.c.hc.DoDeadline(k.req, k.resp, deadline); err != nil {
-		return Result{}, err
-	}
-	return Result{Status: k.resp.StatusCode(), Version: string(k.resp.Header.Peek("Sluice-Model-Version"))}, nil
+// errWrongTransport is the error of sending p over a transport that did not
+// prepare it: its bytes mean nothing there.
+func errWrongTransport(over string, p *Prepared) error {
+	return fmt.Errorf("client: a request prepared for %s sent over %s; prepare it with the client that sends it", p.Protocol(), over)
 }
 
 // fill writes a prepared request into an HTTP request.
@@ -128,7 +162,9 @@ func fill(req *fasthttp.Request, p *Prepared) {
 	req.SetBodyRaw(p.body)
 }
 
-// Result is what Send reads of an answer: enough to count it.
+// Result is what Send reads of an answer: enough to count it. Over gRPC,
+// Status is the HTTP status Sluice's HTTP door answers for the same
+// outcome (see RPCError.HTTPStatus), so one count serves both transports.
 type Result struct {
 	Status  int
 	Version string // Sluice-Model-Version, or "" from other servers
@@ -137,6 +173,9 @@ type Result struct {
 // Send posts a prepared request; resp, when not nil, receives the full
 // answer for Decode. It honours ctx's deadline.
 func (c *Client) Send(ctx context.Context, p *Prepared, resp *fasthttp.Response) (Result, error) {
+	if p.rpc != nil {
+		return Result{}, errWrongTransport("HTTP", p)
+	}
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
 	own := resp == nil
@@ -155,6 +194,9 @@ func (c *Client) Send(ctx context.Context, p *Prepared, resp *fasthttp.Response)
 // X-Request-Id the server logs), for a caller that must find a call in the
 // server's log afterwards. It honours ctx's deadline.
 func (c *Client) SendTagged(ctx context.Context, p *Prepared, id string) (Result, error) {
+	if p.rpc != nil {
+		return Result{}, errWrongTransport("HTTP", p)
+	}
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)

@@ -28,10 +28,13 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	fs := flag.NewFlagSet("sluice bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	url := fs.String("url", "http://127.0.0.1:8000", "server base URL")
+	url := fs.String("url", "http://127.0.0.1:8000", "server base URL (HTTP; with -protocol grpc, what -overload probes and scrapes)")
+	protocol := fs.String("protocol", "http", "the calls' transport: http (KServe v2 over HTTP/1.1) or grpc (Triton's GRPCInferenceService at -grpc-addr)")
+	grpcAddr := fs.String("grpc-addr", "127.0.0.1:8001", "-protocol grpc: the server's gRPC host:port")
+	grpcConns := fs.Int("grpc-conns", 0, "-protocol grpc: HTTP/2 connections the calls are spread over, round-robin (default: one per 128 calls in flight, at least 1)")
 	model := fs.String("model", "", "model to call (required)")
 	version := fs.String("version", "", "model version (default: the server's choice)")
-	binary := fs.Bool("binary", true, "binary tensors (false: JSON)")
+	binary := fs.Bool("binary", true, "binary tensors (false: JSON); HTTP only: gRPC always carries tensors raw")
 	input := fs.String("input", "", "a v2 request body (JSON) whose inputs are sent (default: random inputs from the model's metadata)")
 	batch := fs.Int64("batch", 1, "rows per call for random inputs")
 	shapes := fs.String("shape", "", "shapes for random inputs with open dimensions: name=1,3,48,192;name2=...")
@@ -48,7 +51,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	stepTime := fs.Duration("step-time", 10*time.Second, "time per step or ramp point")
 	slo := fs.Duration("slo", 0, "search the highest open-loop rate whose p99 is within this")
 	sloRange := fs.String("slo-range", "10:10000", "the search's LOW:HIGH rates")
-	keys := fs.Int("keys", 0, "cycle calls through this many Sluice-Routing-Keys")
+	keys := fs.Int("keys", 0, "cycle calls through this many routing keys (the Sluice-Routing-Key header, or sluice-routing-key metadata over gRPC)")
 	jsonOut := fs.String("json", "", "write the results as JSON to this file")
 	csvOut := fs.String("csv", "", "write the results as CSV to this file")
 	htmlOut := fs.String("html", "", "write an HTML report with SVG plots to this file")
@@ -56,7 +59,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	overload := fs.Float64("overload", 0, "overload mode: an open loop at this multiple of the capacity (measured first, closed loop, unless -capacity), reporting goodput, refusal and probe latency, memory and goroutines")
 	capacity := fs.Float64("capacity", 0, "overload: the server's capacity in calls/s (0: measure it)")
 	duration := fs.Duration("duration", time.Minute, "overload: how long the overload lasts")
-	connections := fs.Int("connections", 2048, "overload: most calls in flight, one connection each")
+	connections := fs.Int("connections", 2048, "overload: most calls in flight, one connection each over HTTP (over gRPC, see -grpc-conns)")
 	serverPID := fs.Int("server-pid", 0, "overload: the server's process id on this machine, to read its memory and CPU from /proc")
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -67,7 +70,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errors.New("bench: -model is required")
 	}
 	cfg := bench.DefaultConfig()
-	cfg.Client, cfg.Model, cfg.Version = client.New(*url, max(512, *connections)), *model, *version
+	cfg.Model, cfg.Version = *model, *version
 	cfg.Options.Binary = *binary
 	cfg.Mode, cfg.Rate, cfg.Poisson, cfg.RoutingKeys = *mode, *rate, *poisson, *keys
 	cfg.Warmup, cfg.Window, cfg.MaxWindows = *warmup, *window, *maxWindows
@@ -75,8 +78,17 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if cfg.Concurrency == 0 {
 		cfg.Concurrency = map[string]int{bench.Open: 256, bench.Closed: 16}[*mode]
 	}
-	var err error
-	if cfg.Inputs, err = benchInputs(ctx, cfg.Client, *model, *version, *input, *batch, *shapes); err != nil {
+	inFlight := *connections // the overload's
+	if *overload == 0 {
+		inFlight = callersAtMost(cfg.Concurrency, *mode, *sweep, *steps, *ramp)
+	}
+	c, closeClient, err := benchClient(*protocol, *url, max(512, *connections), *grpcAddr, grpcConnections(*grpcConns, inFlight))
+	if err != nil {
+		return err
+	}
+	defer closeClient()
+	cfg.Client = c
+	if cfg.Inputs, err = benchInputs(ctx, c, *model, *version, *input, *batch, *shapes); err != nil {
 		return err
 	}
 	progress := liveProgress(stderr, *quiet)
@@ -134,6 +146,64 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return err
 }
 
+// transport is what `sluice bench` needs of a client: the calls, and the
+// model's metadata for random inputs.
+type transport interface {
+	bench.Transport
+	bench.Metadata
+}
+
+// benchClient is the client -protocol names: HTTP at url over up to
+// httpConns connections, or gRPC at grpcAddr over grpcConns, and what
+// closes it.
+func benchClient(protocol, url string, httpConns int, grpcAddr string, grpcConns int) (transport, func(), error) {
+	switch protocol {
+	case "http":
+		c := client.New(url, httpConns)
+		return c, c.CloseIdle, nil
+	case "grpc":
+		g, err := client.DialGRPC(grpcAddr, grpcConns)
+		if err != nil {
+			return nil, nil, fmt.Errorf("-grpc-addr: %w", err)
+		}
+		return g, func() { _ = g.Close() }, nil
+	}
+	return nil, nil, fmt.Errorf("-protocol %q: expected http or grpc", protocol)
+}
+
+// grpcConnections is -grpc-conns, or by default one connection per 128
+// calls in flight: one HTTP/2 connection carries its calls on one TCP
+// stream, and Sluice's door runs at most 256 of them at once on each.
+func grpcConnections(flag, inFlight int) int {
+	if flag > 0 {
+		return flag
+	}
+	return max(1, (inFlight+127)/128)
+}
+
+// callersAtMost is the most calls a run keeps in flight: the concurrency,
+// or a closed loop's largest sweep, step or ramp point.
+func callersAtMost(conc int, mode, sweep, steps, ramp string) int {
+	if mode != bench.Closed {
+		return conc
+	}
+	from, rest, _ := strings.Cut(ramp, ":")
+	to, _, _ := strings.Cut(rest, ":")
+	return max(conc, int(maxPoint(sweep+","+steps+","+from+","+to)))
+}
+
+// maxPoint is the largest number in a comma-separated list, 0 for none;
+// what is not a number is left for the schedule's own parsing to refuse.
+func maxPoint(list string) float64 {
+	m := 0.0
+	for _, f := range strings.Split(list, ",") {
+		if v, err := strconv.ParseFloat(strings.TrimSpace(f), 64); err == nil {
+			m = max(m, v)
+		}
+	}
+	return m
+}
+
 func liveProgress(w io.Writer, quiet bool) func(bench.Progress) {
 	if quiet {
 		return nil
@@ -143,7 +213,7 @@ func liveProgress(w io.Writer, quiet bool) func(bench.Progress) {
 	}
 }
 
-func benchInputs(ctx context.Context, c *client.Client, model, version, file string, batch int64, shapes string) ([]tensor.Tensor, error) {
+func benchInputs(ctx context.Context, c bench.Metadata, model, version, file string, batch int64, shapes string) ([]tensor.Tensor, error) {
 	if file != "" {
 		return bench.FileInputs(file)
 	}

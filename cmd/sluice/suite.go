@@ -80,11 +80,11 @@ func (s *suite) run(ctx context.Context, md *bytes.Buffer) error {
 		return err
 	}
 	s.step("(b, c) Sluice with batching on and off, saturated")
-	on, err := s.sluice(ctx, "ppocr-cls", "models/ppocr-cls", ppocrConfig+"max_batch_size: 16\n", "(b) ppocr-cls, batching on", 16, 1)
+	on, err := s.sluice(ctx, "ppocr-cls", "models/ppocr-cls", ppocrConfig+"max_batch_size: 16\n", "(b) ppocr-cls, batching on", 16, 1, "http")
 	if err != nil {
 		return err
 	}
-	off, err := s.sluice(ctx, "ppocr-cls", "models/ppocr-cls", ppocrConfig+"max_batch_size: 0\n", "(c) ppocr-cls, batching off", 16, 1)
+	off, err := s.sluice(ctx, "ppocr-cls", "models/ppocr-cls", ppocrConfig+"max_batch_size: 0\n", "(c) ppocr-cls, batching off", 16, 1, "http")
 	if err != nil {
 		return err
 	}
@@ -93,12 +93,12 @@ func (s *suite) run(ctx context.Context, md *bytes.Buffer) error {
 	if err != nil {
 		return err
 	}
-	tiny, err := s.sluice(ctx, "student-success", student, "instances: 2\nmax_batch_size: 64\n", "(d) Sluice on student-success", 32, 1)
+	tiny, err := s.sluice(ctx, "student-success", student, "instances: 2\nmax_batch_size: 64\n", "(d) Sluice on student-success", 32, 1, "http")
 	if err != nil {
 		return err
 	}
 	s.step("(e) one client: Sluice and a raw ORT call")
-	one, err := s.sluice(ctx, "ppocr-cls", "models/ppocr-cls", ppocrConfig+"max_batch_size: 16\n", "(e) ppocr-cls, one client", 1, 1)
+	one, err := s.sluice(ctx, "ppocr-cls", "models/ppocr-cls", ppocrConfig+"max_batch_size: 16\n", "(e) ppocr-cls, one client", 1, 1, "http")
 	if err != nil {
 		return err
 	}
@@ -107,6 +107,10 @@ func (s *suite) run(ctx context.Context, md *bytes.Buffer) error {
 		return err
 	}
 	writeComparison(md, ceiling, on, off, fixed, wrkRate, tiny, one, rawOne)
+	s.step("(g) the same calls over gRPC")
+	if err := s.grpcTable(ctx, md, student, []*bench.Result{on, tiny, one}); err != nil {
+		return err
+	}
 	if s.overload > 0 {
 		if err := s.overloadTable(ctx, md, s.overload); err != nil {
 			return err
@@ -240,8 +244,9 @@ func (s *suite) rawLatency(path string) ([]time.Duration, error) {
 
 // sluice serves one model from a fresh repository (its files, with config
 // as config.yaml) in this process, and measures it saturated by conc
-// closed-loop callers with binary tensors of batch rows.
-func (s *suite) sluice(ctx context.Context, model, src, config, label string, conc int, batch int64) (*bench.Result, error) {
+// closed-loop callers with binary tensors of batch rows, over HTTP or
+// gRPC (protocol "grpc").
+func (s *suite) sluice(ctx context.Context, model, src, config, label string, conc int, batch int64, protocol string) (*bench.Result, error) {
 	repo, err := os.MkdirTemp("", "sluice-bench-")
 	if err != nil {
 		return nil, err
@@ -257,7 +262,7 @@ func (s *suite) sluice(ctx context.Context, model, src, config, label string, co
 	done := make(chan error, 1)
 	logs := &addrLog{addr: make(chan string, 1)}
 	go func() {
-		done <- serve(sctx, []string{"-server.addr", "127.0.0.1:0", "-repository.path", repo, "-log.level", "info", "-log.format", "json", "-repository.control_mode", "none"}, nil, logs)
+		done <- serve(sctx, []string{"-server.addr", "127.0.0.1:0", "-server.grpc_addr", "127.0.0.1:0", "-repository.path", repo, "-log.level", "info", "-log.format", "json", "-repository.control_mode", "none"}, nil, logs)
 	}()
 	defer func() { stop(); <-done; runtime.Init(mustLibrary()) }() // serve ends the environment; the suite goes on
 	addr, err := servedAt(ctx, logs, done)
@@ -268,19 +273,31 @@ func (s *suite) sluice(ctx context.Context, model, src, config, label string, co
 	if err := waitFor(ctx, c); err != nil {
 		return nil, err
 	}
-	cfg := s.benchConfig(c, model, conc)
+	var transport interface {
+		bench.Transport
+		bench.Metadata
+	} = c
+	if protocol == "grpc" {
+		g, err := client.DialGRPC(logs.grpcAddr(), max(1, conc/128))
+		if err != nil {
+			return nil, err
+		}
+		defer g.Close()
+		transport = g
+	}
+	cfg := s.benchConfig(transport, model, conc)
 	shapes := map[string][]int64{}
 	if model == "ppocr-cls" {
 		shapes["x"] = []int64{batch, 3, 48, 192}
 	}
-	if cfg.Inputs, err = bench.RandomInputs(ctx, c, model, "", batch, shapes); err != nil {
+	if cfg.Inputs, err = bench.RandomInputs(ctx, transport, model, "", batch, shapes); err != nil {
 		return nil, err
 	}
 	cfg.Label = label
 	return bench.Run(ctx, cfg, nil)
 }
 
-func (s *suite) benchConfig(c *client.Client, model string, conc int) bench.Config {
+func (s *suite) benchConfig(c bench.Transport, model string, conc int) bench.Config {
 	cfg := bench.DefaultConfig()
 	cfg.Client, cfg.Model, cfg.Mode, cfg.Concurrency = c, model, bench.Closed, conc
 	cfg.Options.Binary = true
@@ -381,6 +398,35 @@ func wrk(addr string, conns int, d time.Duration, log io.Writer) float64 {
 		}
 	}
 	return rate
+}
+
+// grpcTable measures (b), (d) and (e) again over the gRPC port and puts
+// each beside its HTTP row (http, in that order).
+func (s *suite) grpcTable(ctx context.Context, md *bytes.Buffer, student string, http []*bench.Result) error {
+	on, err := s.sluice(ctx, "ppocr-cls", "models/ppocr-cls", ppocrConfig+"max_batch_size: 16\n", "(g) ppocr-cls, batching on, gRPC", 16, 1, "grpc")
+	if err != nil {
+		return err
+	}
+	tiny, err := s.sluice(ctx, "student-success", student, "instances: 2\nmax_batch_size: 64\n", "(g) Sluice on student-success, gRPC", 32, 1, "grpc")
+	if err != nil {
+		return err
+	}
+	one, err := s.sluice(ctx, "ppocr-cls", "models/ppocr-cls", ppocrConfig+"max_batch_size: 16\n", "(g) ppocr-cls, one client, gRPC", 1, 1, "grpc")
+	if err != nil {
+		return err
+	}
+	grpc := []*bench.Result{on, tiny, one}
+	fmt.Fprintf(md, "\n### (g) HTTP and gRPC side by side\n\nThe calls of (b), (d) and (e) again, through the gRPC port (`inference.GRPCInferenceService`, `raw_input_contents`, one HTTP/2 connection per 128 callers), measured the same way in the same run.\n\n")
+	bench.Table(md, grpc)
+	fmt.Fprintf(md, "\n| row | HTTP | gRPC | gRPC / HTTP |\n|---|---:|---:|---:|\n")
+	names := []string{"ppocr-cls, batching on, 16 callers: items/s", "student-success, 32 callers: calls/s", "ppocr-cls, one client: calls/s"}
+	for i, name := range names {
+		fmt.Fprintf(md, "| %s | %.0f | %.0f | %.2f |\n", name, http[i].Throughput, grpc[i].Throughput, grpc[i].Throughput/http[i].Throughput)
+	}
+	fmt.Fprintf(md, "| ppocr-cls, one client: p50 µs | %.0f | %.0f | %.2f |\n", http[2].Latency.P50, one.Latency.P50, one.Latency.P50/http[2].Latency.P50)
+	fmt.Fprintf(md, "| student-success, 32 callers: p99 µs | %.0f | %.0f | %.2f |\n", http[1].Latency.P99, tiny.Latency.P99, tiny.Latency.P99/http[1].Latency.P99)
+	fmt.Fprintf(md, "| student-success, 32 callers: CPU cores (server and harness) | %.2f | %.2f | %.2f |\n", http[1].CPU.Cores, tiny.CPU.Cores, tiny.CPU.Cores/http[1].CPU.Cores)
+	return nil
 }
 
 func writeComparison(md *bytes.Buffer, ceiling rawResult, on, off, fixed *bench.Result, wrkRate float64, tiny, one *bench.Result, rawOne []time.Duration) {
