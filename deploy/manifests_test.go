@@ -26,6 +26,7 @@ import (
 
 	"github.com/sluice-serving/sluice/autoscale"
 	"github.com/sluice-serving/sluice/config"
+	"github.com/sluice-serving/sluice/grpcserver"
 	"github.com/sluice-serving/sluice/registry"
 	"github.com/sluice-serving/sluice/rollout"
 	"github.com/sluice-serving/sluice/server"
@@ -177,12 +178,20 @@ func exported(t *testing.T) map[string]bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rollout.New(models, filepath.Join(cfg.Path, ".sluice"), log, reg); err != nil {
+	ctl, err := rollout.New(models, filepath.Join(cfg.Path, ".sluice"), log, reg)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := autoscale.Register(reg, autoscale.NewRecommender(autoscale.DefaultConfig())); err != nil {
 		t.Fatal(err)
 	}
+	srv := server.New(server.DefaultConfig(), models, ctl, prometheus.NewRegistry(), log)
+	reg.MustRegister(srv.Collectors()...)
+	gs, err := grpcserver.New(grpcserver.Config{}, models, ctl, srv.Gate(), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.MustRegister(gs.Collectors()...)
 	return reg.names
 }
 
