@@ -16,6 +16,7 @@ import (
 
 var (
 	baseURL   = flag.String("url", "", "base URL of the container under test, such as http://127.0.0.1:40123 (make image-test passes it)")
+	grpcAddr  = flag.String("grpc-addr", "", "host:port of the container's published gRPC port (make image-test passes it)")
 	readyWait = flag.Duration("ready-wait", 2*time.Minute, "how long the container may take to become ready")
 )
 

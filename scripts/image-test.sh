@@ -48,7 +48,8 @@ cleanup() {
 trap cleanup EXIT
 
 # start NAME IMAGE [podman run options...] starts a detached container with
-# the server's port published on a free port of 127.0.0.1.
+# the server's ports (HTTP 8000, gRPC 8001) published on free ports of
+# 127.0.0.1.
 start() {
   local name=$1 image=$2
   shift 2
@@ -56,18 +57,23 @@ start() {
   containers+=("$name")
   # Its stderr only on failure: without systemd podman complains that it
   # cannot schedule the periodic health checks, every time.
-  err=$(timeout 60 podman run -d --name "$name" -p 127.0.0.1::8000 "$@" "$image" 2>&1 >/dev/null) ||
+  err=$(timeout 60 podman run -d --name "$name" -p 127.0.0.1::8000 -p 127.0.0.1::8001 "$@" "$image" 2>&1 >/dev/null) ||
     die "podman run $image failed: $err"
 }
 
-# url NAME prints the base URL of the container's published port.
-url() {
+# published NAME PORT prints where the container's PORT is published.
+published() {
   local addr
-  addr=$(timeout 30 podman port "$1" 8000/tcp | head -n1)
+  addr=$(timeout 30 podman port "$1" "$2/tcp" | head -n1)
   case $addr in
-    127.0.0.1:*) echo "http://$addr" ;;
-    *) die "$1: port 8000 published on '$addr', expected 127.0.0.1 only" ;;
+    127.0.0.1:*) echo "$addr" ;;
+    *) die "$1: port $2 published on '$addr', expected 127.0.0.1 only" ;;
   esac
+}
+
+# url NAME prints the base URL of the container's published HTTP port.
+url() {
+  echo "http://$(published "$1" 8000)"
 }
 
 # go_tests NAME runs the imagetest tests against the container.
@@ -75,7 +81,7 @@ go_tests() {
   local u
   u=$(url "$1")
   log "$1: Go client tests against $u"
-  timeout 300 "$GO" test -tags imagetest -count=1 ./imagetest/ -url "$u" -ready-wait "$READY_WAIT" ||
+  timeout 300 "$GO" test -tags imagetest -count=1 ./imagetest/ -url "$u" -grpc-addr "$(published "$1" 8001)" -ready-wait "$READY_WAIT" ||
     die "$1: imagetest tests failed"
 }
 
