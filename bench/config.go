@@ -62,6 +62,10 @@ type Config struct {
 	Stable      float64       // windows agree when within this fraction of their mean
 	Timeout     time.Duration // per call
 	Label       string
+	// ServerPID, when the server runs on this machine as a process of its
+	// own, has its CPU during the run read from /proc: the server's CPU per
+	// call, apart from the load generator's.
+	ServerPID int
 }
 
 // DefaultConfig measures an open loop at 100 calls/s.

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -33,6 +34,8 @@ func TestClosedLoopOverGRPC(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.Client, cfg.Model, cfg.Mode, cfg.Concurrency = g, "student-success", Closed, 4
 	cfg.Warmup, cfg.Window, cfg.MinWindows, cfg.MaxWindows = 0, 500*time.Millisecond, 2, 2
+	// The server is this process here: its CPU is read all the same.
+	cfg.ServerPID = os.Getpid()
 	var err error
 	if cfg.Inputs, err = RandomInputs(ctx, g, "student-success", "", 2, nil); err != nil {
 		t.Fatal(err)
@@ -47,6 +50,9 @@ func TestClosedLoopOverGRPC(t *testing.T) {
 	}
 	if res.Versions["1"] != res.OK {
 		t.Errorf("served by %v, want version 1 for all %d calls", res.Versions, res.OK)
+	}
+	if res.ServerCPU == nil || res.ServerCPU.PerCallUS <= 0 || res.ServerCPU.Cores <= 0 {
+		t.Errorf("server CPU %+v, want it read from /proc", res.ServerCPU)
 	}
 	if res.Server == nil || res.Server.Calls < res.OK || res.Server.MeanBatch < 2 {
 		t.Errorf("server split %+v, want at least the %d calls counted, of 2 rows each", res.Server, res.OK)

@@ -16,15 +16,18 @@ import (
 // Table writes results as a terminal table.
 func Table(w io.Writer, results []*Result) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "run\tprotocol\tok/s\tcalls\terrors\tp50\tp90\tp95\tp99\tp99.9\tmax\tserver queue\tserver infer\tbatch\tharness cpu\tstable\t")
+	fmt.Fprintln(tw, "run\tprotocol\tok/s\tcalls\terrors\tp50\tp90\tp95\tp99\tp99.9\tmax\tserver queue\tserver infer\tbatch\tharness cpu\tserver cpu/call\tstable\t")
 	for _, r := range results {
-		q, inf, batch := "-", "-", "-"
+		q, inf, batch, scpu := "-", "-", "-", "-"
 		if r.Server != nil {
 			q, inf, batch = us(r.Server.QueueUS), us(r.Server.InferUS), fmt.Sprintf("%.1f", r.Server.MeanBatch)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f cores\t%v\t\n", r.Label, r.Protocol, r.Throughput, r.Calls,
+		if r.ServerCPU != nil {
+			scpu = us(r.ServerCPU.PerCallUS)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.2f cores\t%s\t%v\t\n", r.Label, r.Protocol, r.Throughput, r.Calls,
 			r.Calls-r.OK, us(r.Latency.P50), us(r.Latency.P90), us(r.Latency.P95), us(r.Latency.P99), us(r.Latency.P999), us(r.Latency.Max),
-			q, inf, batch, r.CPU.Cores, r.Stable)
+			q, inf, batch, r.CPU.Cores, scpu, r.Stable)
 	}
 	tw.Flush()
 	for _, r := range results {
@@ -80,16 +83,19 @@ func JSON(w io.Writer, results []*Result) error {
 func CSV(w io.Writer, results []*Result) error {
 	cw := csv.NewWriter(w)
 	cw.Write([]string{"label", "mode", "protocol", "rate", "concurrency", "throughput", "calls", "ok", "transport_errors",
-		"p50_us", "p90_us", "p95_us", "p99_us", "p999_us", "max_us", "server_queue_us", "server_infer_us", "harness_cores", "stable"})
+		"p50_us", "p90_us", "p95_us", "p99_us", "p999_us", "max_us", "server_queue_us", "server_infer_us", "harness_cores", "server_cpu_per_call_us", "stable"})
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
 	for _, r := range results {
-		q, inf := "", ""
+		q, inf, scpu := "", "", ""
 		if r.Server != nil {
 			q, inf = f(r.Server.QueueUS), f(r.Server.InferUS)
 		}
+		if r.ServerCPU != nil {
+			scpu = f(r.ServerCPU.PerCallUS)
+		}
 		cw.Write([]string{r.Label, r.Mode, r.Protocol, f(r.Rate), strconv.Itoa(r.Concurrency), f(r.Throughput), strconv.FormatInt(r.Calls, 10),
 			strconv.FormatInt(r.OK, 10), strconv.FormatInt(r.Failed, 10), f(r.Latency.P50), f(r.Latency.P90), f(r.Latency.P95),
-			f(r.Latency.P99), f(r.Latency.P999), f(r.Latency.Max), q, inf, strconv.FormatFloat(r.CPU.Cores, 'f', 2, 64), strconv.FormatBool(r.Stable)})
+			f(r.Latency.P99), f(r.Latency.P999), f(r.Latency.Max), q, inf, strconv.FormatFloat(r.CPU.Cores, 'f', 2, 64), scpu, strconv.FormatBool(r.Stable)})
 	}
 	cw.Flush()
 	return cw.Error()

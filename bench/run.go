@@ -41,9 +41,12 @@ type Result struct {
 	Versions map[string]int64 `json:"versions,omitempty"`
 	Server   *ServerSplit     `json:"server,omitempty"`
 	CPU      CPU              `json:"harness_cpu"`
-	Windows  []WindowStat     `json:"windows"`
-	Stable   bool             `json:"stable"` // three windows in a row agreed
-	hist     *hdr.Histogram
+	// ServerCPU is the server process's CPU during the run (warm-up and
+	// windows), with Config.ServerPID; nil without.
+	ServerCPU *ServerCPU   `json:"server_cpu,omitempty"`
+	Windows   []WindowStat `json:"windows"`
+	Stable    bool         `json:"stable"` // three windows in a row agreed
+	hist      *hdr.Histogram
 }
 
 // WindowStat is one window of the run, for the over-time plot.
@@ -64,6 +67,14 @@ type ServerSplit struct {
 	OutputUS  float64 `json:"compute_output_us"`
 	Batches   int64   `json:"batches"`
 	MeanBatch float64 `json:"mean_batch_rows"`
+}
+
+// ServerCPU is the server process's CPU over a run: cores, and per call
+// begun (the server's cost of one call, all of it: protocol, queue,
+// inference).
+type ServerCPU struct {
+	Cores     float64 `json:"cores"`
+	PerCallUS float64 `json:"per_call_us"`
 }
 
 // CPU is the harness's own CPU use during the measurement.
@@ -94,11 +105,15 @@ func Run(ctx context.Context, cfg Config, progress func(Progress)) (*Result, err
 		return nil, err
 	}
 	before, _ := cfg.Client.Stats(ctx, cfg.Model)
-	cpu0 := cpuTime()
+	cpu0, srv0 := cpuTime(), processCPU(cfg.ServerPID)
 	res := r.run(ctx, prepared, progress)
 	res.Protocol = prepared[0].Protocol()
 	res.CPU.Seconds = (cpuTime() - cpu0).Seconds()
 	res.CPU.Cores = res.CPU.Seconds / (cfg.Warmup + res.Duration).Seconds()
+	if srv1 := processCPU(cfg.ServerPID); cfg.ServerPID > 0 && srv1 > 0 && r.n.Load() > 0 {
+		secs := (srv1 - srv0).Seconds()
+		res.ServerCPU = &ServerCPU{Cores: secs / (cfg.Warmup + res.Duration).Seconds(), PerCallUS: secs / float64(r.n.Load()) * 1e6}
+	}
 	if after, err := cfg.Client.Stats(ctx, cfg.Model); err == nil {
 		res.Server = split(before, after, cfg.Version)
 	}

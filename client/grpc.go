@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/sluice-serving/sluice/tensor"
 	"github.com/sluice-serving/sluice/tritonpb"
@@ -189,21 +190,26 @@ func (g *GRPC) NewCaller(p *Prepared) *Caller {
 	if p.rpc == nil {
 		return failing(errWrongTransport("gRPC", p))
 	}
-	k := &rpcCaller{g: g, conn: g.next.Add(1), req: p.rpc.req, md: g.callMetadata(p.key)}
-	k.opts = []grpc.CallOption{grpc.Header(&k.hdr), grpc.Trailer(&k.tr)}
+	b, err := proto.Marshal(p.rpc.req)
+	if err != nil {
+		return failing(fmt.Errorf("encoding the ModelInferRequest: %w", err))
+	}
+	k := &rpcCaller{g: g, conn: g.next.Add(1), req: &encoded{b}, md: g.callMetadata(p.key)}
+	k.opts = []grpc.CallOption{grpc.Header(&k.hdr), grpc.Trailer(&k.tr), grpc.ForceCodecV2(preEncodedCodec{})}
 	return &Caller{call: k.call}
 }
 
-// rpcCaller is one loop's gRPC caller: its reply and metadata are reused
-// from call to call, as the HTTP caller's response is.
+// rpcCaller is one loop's gRPC caller: its request is encoded once and its
+// replies are not decoded (grpccodec.go), as the HTTP caller sends a
+// prepared body and reads only the status.
 type rpcCaller struct {
 	g       *GRPC
 	conn    uint64
-	req     *tritonpb.ModelInferRequest
+	req     *encoded
 	md      metadata.MD // sent with every call; nil for none
-	resp    tritonpb.ModelInferResponse
+	resp    discarded
 	hdr, tr metadata.MD
-	opts    []grpc.CallOption // fill hdr and tr
+	opts    []grpc.CallOption // fill hdr and tr; the prepared-call codec
 }
 
 // call sends the request by deadline. An answer is a Result whose Status

@@ -60,7 +60,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	capacity := fs.Float64("capacity", 0, "overload: the server's capacity in calls/s (0: measure it)")
 	duration := fs.Duration("duration", time.Minute, "overload: how long the overload lasts")
 	connections := fs.Int("connections", 2048, "overload: most calls in flight, one connection each over HTTP (over gRPC, see -grpc-conns)")
-	serverPID := fs.Int("server-pid", 0, "overload: the server's process id on this machine, to read its memory and CPU from /proc")
+	serverPID := fs.Int("server-pid", 0, "the server's process id on this machine: its CPU per call (and, with -overload, its memory) is read from /proc")
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 		return nil
 	} else if err != nil {
@@ -109,6 +109,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		return err
 	}
+	cfg.ServerPID = *serverPID
 	var results []*bench.Result
 	switch {
 	case *slo > 0:
