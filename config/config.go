@@ -79,7 +79,7 @@ var descriptions = map[string]string{
 	"server.max_body_bytes_in_flight": "inference request body bytes held in memory at once (read, queued, running); a call past it answers 503 unread",
 	"server.metrics_addr":             "host:port that serves /metrics alone as well, as Triton's metrics port does (empty: only the inference port's /metrics)",
 	"server.grpc_addr":                "host:port of the gRPC front door, Triton's inference.GRPCInferenceService (empty: HTTP only); same limits, keys and TLS as HTTP",
-	"server.max_connections":          "connections served at once; one more answers 503 and is closed",
+	"server.max_connections":          "connections served at once on each port; one more answers 503 (HTTP) or is closed (gRPC)",
 	"server.read_timeout":             "time allowed to read one request",
 	"server.write_timeout":            "time allowed to write one response",
 	"server.idle_timeout":             "keep-alive connections idle this long are closed",

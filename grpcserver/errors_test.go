@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -217,5 +218,29 @@ func checkSame(t *testing.T, gerr, herr error, want codes.Code) {
 	}
 	if st.Code() != want || se.Status != httpStatusOf[want] || st.Message() != se.Message {
 		t.Errorf("gRPC %v %q; HTTP %d %q; want %v and the same message", st.Code(), st.Message(), se.Status, se.Message, want)
+	}
+}
+
+// TestConnectionLimit: server.max_connections bounds the gRPC port's
+// connections too; one more is closed and counted.
+func TestConnectionLimit(t *testing.T) {
+	hc := server.DefaultConfig()
+	hc.MaxConnections = 1
+	f := start(t, hc, nil)
+	if _, err := f.grpc.ServerLive(callCtx(t), &tritonpb.ServerLiveRequest{}); err != nil {
+		t.Fatalf("the first connection: %v", err)
+	}
+	conn, err := grpc.NewClient(f.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := tritonpb.NewGRPCInferenceServiceClient(conn).ServerLive(ctx, &tritonpb.ServerLiveRequest{}); err == nil {
+		t.Error("a second connection was served past server.max_connections 1")
+	}
+	if n := counted(t, f, "sluice_http_refused_total", map[string]string{"reason": "connections"}); n < 1 {
+		t.Errorf("sluice_http_refused_total{reason=connections} = %v", n)
 	}
 }

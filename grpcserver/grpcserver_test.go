@@ -214,23 +214,32 @@ func code(err error) codes.Code { return status.Code(err) }
 
 // callsCounted reads sluice_grpc_calls_total for one method and code.
 func callsCounted(t *testing.T, f *fixture, method, code string) float64 {
+	return counted(t, f, "sluice_grpc_calls_total", map[string]string{"method": method, "code": code})
+}
+
+// counted reads the counter name with the given labels.
+func counted(t *testing.T, f *fixture, name string, want map[string]string) float64 {
 	t.Helper()
 	families, err := f.gatherer.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, fam := range families {
-		if fam.GetName() != "sluice_grpc_calls_total" {
+		if fam.GetName() != name {
 			continue
 		}
+	metrics:
 		for _, m := range fam.GetMetric() {
 			labels := map[string]string{}
 			for _, l := range m.GetLabel() {
 				labels[l.GetName()] = l.GetValue()
 			}
-			if labels["method"] == method && labels["code"] == code {
-				return m.GetCounter().GetValue()
+			for k, v := range want {
+				if labels[k] != v {
+					continue metrics
+				}
 			}
+			return m.GetCounter().GetValue()
 		}
 	}
 	return 0

@@ -20,6 +20,7 @@ import (
 // generated from the same protos.
 type fixture struct {
 	httpURL  string
+	grpcAddr string
 	grpc     tritonpb.GRPCInferenceServiceClient
 	reg      *registry.Registry
 	repo     string
@@ -47,7 +48,7 @@ func start(t *testing.T, hc server.Config, tune func(*grpcserver.Config), models
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &fixture{httpURL: "http://" + d.HTTPAddr, grpc: tritonpb.NewGRPCInferenceServiceClient(conn), reg: d.Registry, repo: d.Repo, gatherer: d.Gatherer}
+	return &fixture{httpURL: "http://" + d.HTTPAddr, grpcAddr: d.GRPCAddr, grpc: tritonpb.NewGRPCInferenceServiceClient(conn), reg: d.Registry, repo: d.Repo, gatherer: d.Gatherer}
 }
 
 func callCtx(t *testing.T) context.Context {

@@ -51,6 +51,8 @@ type Gate interface {
 	RetryAfter(err error) (string, bool)
 	// TLSConfig is the TLS the HTTP door serves with, nil for none.
 	TLSConfig() (*tls.Config, error)
+	// LimitConnections bounds the connections ln serves at once.
+	LimitConnections(ln net.Listener) net.Listener
 }
 
 // Config is the gRPC door's share of the server configuration.
@@ -129,6 +131,9 @@ func (s *Server) Collectors() []prometheus.Collector { return []prometheus.Colle
 // Serve answers on ln until ctx ends, then stops taking calls and lets
 // those in flight finish for up to drain before cutting them off.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, drain time.Duration) error {
+	if s.gate != nil {
+		ln = s.gate.LimitConnections(ln)
+	}
 	done := make(chan error, 1)
 	go func() { done <- s.grpc.Serve(ln) }()
 	select {

@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/tls"
 	"errors"
+	"net"
 
 	"github.com/sluice-serving/sluice/tensor"
 )
@@ -59,4 +60,12 @@ func (g Gate) TLSConfig() (*tls.Config, error) {
 		return nil, g.s.setupErr
 	}
 	return g.s.certs.config(), nil
+}
+
+// LimitConnections bounds the connections another door's listener serves
+// at once by server.max_connections (a count of its own), counting the
+// refusals with HTTP's; one more is closed at once, without an answer,
+// since it may not speak HTTP/1.1.
+func (g Gate) LimitConnections(ln net.Listener) net.Listener {
+	return newLimitListener(ln, g.s.cfg.MaxConnections, false, g.s.refused.connections)
 }

@@ -61,6 +61,7 @@ func Serve(tb testing.TB, hc server.Config, tune func(*grpcserver.Config), model
 	hln, gln := listen(tb), listen(tb)
 	hc.Addr = hln.Addr().String()
 	srv := server.New(hc, reg, ctl, promReg, log)
+	promReg.MustRegister(srv.Collectors()...)
 	gc := grpcserver.Config{Addr: gln.Addr().String(), MaxMessageBytes: hc.MaxBodyBytes, MaxStreams: 64,
 		InferTimeout: hc.InferTimeout, ControlTimeout: hc.ControlTimeout, RoutingKey: "sluice-routing-key"}
 	if tune != nil {
