@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/sluice-serving/sluice/registry"
@@ -38,16 +39,27 @@ func (c *Controller) start(ctx context.Context, m *model, name string, raw []byt
 		c.undo(ctx, name, stable)
 		return Status{}, tensor.Errorf(tensor.Unavailable, "model %q: versions %d and %d must both be ready for a rollout: %w", name, stable, canary, err)
 	}
+	if missing := c.notReady(name, canary); missing != "" {
+		c.undo(ctx, name, stable)
+		return Status{}, tensor.Errorf(tensor.Unavailable, "model %q: version %d is not ready on %s; a rollout starts when every replica serves it", name, canary, missing)
+	}
 	now := c.now()
 	st := Status{Model: name, State: Progressing, Stable: stable, Canary: canary, Weight: spec.Steps[0], Spec: spec, StepStarted: now, Updated: now}
-	if err := c.install(ctx, m, st); err != nil {
+	if err := c.commit(ctx, m, name, Saved{Traffic: registry.Traffic{Stable: stable, Canary: canary, Weight: st.Weight}, Rollout: &st}); err != nil {
 		c.undo(ctx, name, stable)
 		return Status{}, err
 	}
 	c.metrics.moved(name, "started")
 	c.log.Info("rollout started", "model", name, "stable", stable, "canary", canary, "weight", st.Weight)
-	c.save(name, m)
 	return st, nil
+}
+
+// notReady names the fleet's replicas without canary ready, "" for none.
+func (c *Controller) notReady(name string, canary int64) string {
+	if c.fleet == nil {
+		return ""
+	}
+	return strings.Join(c.fleet.NotReady(name, canary), ", ")
 }
 
 // undo sends a model's traffic back to stable after a start that failed.
@@ -112,7 +124,13 @@ func (c *Controller) pick(name string, canary int64) (stable, cnr int64, err err
 // sets the weight; under m.mu.
 func (c *Controller) install(ctx context.Context, m *model, st Status) error {
 	name := st.Model
-	l := newLive(st, c.metrics, func() { c.trip(name, st.Stable, st.Canary) })
+	var l *live
+	l = newLive(st, c.metrics, func() {
+		c.trip(name, st.Stable, st.Canary)
+		if c.fleet != nil {
+			c.abortTripped(name, l)
+		}
+	})
 	l.startShadows(c.log)
 	if err := c.models.Attach(name, l, l); err != nil {
 		l.stopShadows()
@@ -123,7 +141,7 @@ func (c *Controller) install(ctx context.Context, m *model, st Status) error {
 		l.stopShadows()
 		return err
 	}
-	m.cur, m.last = l, nil
+	m.setCur(l)
 	c.publish(m, st, Shadows{})
 	return nil
 }

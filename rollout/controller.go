@@ -40,6 +40,9 @@ type Controller struct {
 
 	mu     sync.Mutex // guards rolled, the map only: each entry has its own lock
 	rolled map[string]*model
+
+	fleet Fleet          // nil: this replica is alone
+	wg    sync.WaitGroup // abortTripped's goroutines, waited for by Close
 }
 
 // model is one model's rollout state.
@@ -53,6 +56,17 @@ type model struct {
 	// view is the status callers read without waiting for mu: a copy,
 	// replaced whole after every change.
 	view atomic.Pointer[Status]
+	// curLive is cur for readers that must not wait for mu (Measurements).
+	curLive atomic.Pointer[live]
+}
+
+// setCur installs l as the model's live rollout (nil: none); under mu.
+func (m *model) setCur(l *live) {
+	m.cur = l
+	m.curLive.Store(l)
+	if l != nil {
+		m.last = nil
+	}
 }
 
 // New makes a controller over models that keeps its state in dir (the
@@ -95,6 +109,9 @@ func (c *Controller) Run(ctx context.Context, ticks <-chan time.Time) {
 // held (a rollout starting while its versions load) is skipped until the
 // next pass rather than holding up the others.
 func (c *Controller) Evaluate(ctx context.Context, now time.Time) {
+	if c.fleet != nil && !c.fleet.Leading() {
+		return
+	}
 	c.mu.Lock()
 	names := slices.Sorted(maps.Keys(c.rolled))
 	c.mu.Unlock()
@@ -124,65 +141,72 @@ func (c *Controller) evaluate(ctx context.Context, name string, m *model, now ti
 func (c *Controller) step(ctx context.Context, m *model, l *live, now time.Time) {
 	st := &l.status
 	if l.tripped.Load() {
-		c.end(ctx, m, Aborted, fmt.Sprintf("circuit breaker tripped after %d consecutive canary faults", st.Spec.BreakerFailures), now)
+		if err := c.end(ctx, m, Aborted, fmt.Sprintf("circuit breaker tripped after %d consecutive canary faults", st.Spec.BreakerFailures), now); err != nil {
+			c.log.Error("rollout: aborting after a breaker trip", "model", st.Model, "err", err)
+		}
 		return
 	}
-	in := l.measure(st.StepStarted)
+	in := c.measureAll(l)
 	v := Analyse(now, st.Spec, in)
+	if hold := c.notReadyCheck(st); hold != nil {
+		v = Verdict{Decision: Hold, Checks: append(v.Checks, *hold)}
+	}
 	st.Checks, st.StepCalls, st.Updated = v.Checks, in.Canary.Calls, now
+	next := *st
+	traffic := registry.Traffic{Stable: st.Stable, Canary: st.Canary, Weight: st.Weight}
 	switch {
 	case v.Decision == Hold:
 		c.publish(m, l.status, in.Shadows)
 		return
 	case v.Decision == Fail:
-		st.Failures++
-		l.reset()
-		if st.Failures >= st.Spec.FailureLimit {
-			c.end(ctx, m, Aborted, "analysis failed: "+failedChecks(v.Checks), now)
+		next.Failures++
+		if next.Failures >= st.Spec.FailureLimit {
+			st.Failures = next.Failures // the aborted status counts this one
+			if err := c.end(ctx, m, Aborted, "analysis failed: "+failedChecks(v.Checks), now); err != nil {
+				c.log.Error("rollout: aborting after failed analyses", "model", st.Model, "err", err)
+			}
 			return
 		}
-		c.log.Warn("rollout analysis failed", "model", st.Model, "step", st.Step, "failures", st.Failures, "checks", failedChecks(v.Checks))
+		if err := c.commit(ctx, m, st.Model, Saved{Traffic: traffic, Rollout: &next}); err != nil {
+			c.log.Error("rollout: recording a failed analysis", "model", st.Model, "err", err)
+			return
+		}
+		c.log.Warn("rollout analysis failed", "model", st.Model, "step", next.Step, "failures", next.Failures, "checks", failedChecks(v.Checks))
 	case st.Step == len(st.Spec.Steps)-1:
-		c.end(ctx, m, Promoted, "every step passed", now)
+		if err := c.end(ctx, m, Promoted, "every step passed", now); err != nil {
+			c.log.Error("rollout: promoting", "model", st.Model, "err", err)
+		}
 		return
 	default:
-		st.Step++
-		st.Weight, st.StepStarted, st.Failures = st.Spec.Steps[st.Step], now, 0
-		l.reset()
-		if err := c.models.SetTraffic(ctx, st.Model, registry.Traffic{Stable: st.Stable, Canary: st.Canary, Weight: st.Weight}); err != nil {
+		next.Step++
+		next.Weight, next.StepStarted, next.Failures = st.Spec.Steps[next.Step], now, 0
+		traffic.Weight = next.Weight
+		if err := c.commit(ctx, m, st.Model, Saved{Traffic: traffic, Rollout: &next}); err != nil {
 			c.log.Error("rollout: setting the next step's weight", "model", st.Model, "err", err)
+			return
 		}
-		c.metrics.moved(st.Model, "advanced")
-		c.log.Info("rollout advanced", "model", st.Model, "step", st.Step, "weight", st.Weight)
+		c.metrics.moved(next.Model, "advanced")
+		c.log.Info("rollout advanced", "model", next.Model, "step", next.Step, "weight", next.Weight)
 	}
 	c.publish(m, l.status, in.Shadows)
-	c.save(st.Model, m)
 }
 
 // end promotes or aborts; under m.mu. A promotion makes the canary stable
 // and lets the version policy unload the old stable; an abort sends every
 // call to stable and keeps the reason.
-func (c *Controller) end(ctx context.Context, m *model, state, reason string, now time.Time) {
-	l := m.cur
-	st := l.status
+func (c *Controller) end(ctx context.Context, m *model, state, reason string, now time.Time) error {
+	st := m.cur.status
 	st.State, st.Reason, st.Updated = state, reason, now
 	t := registry.Traffic{Stable: st.Stable}
 	if st.Weight = 0; state == Promoted {
 		st.Weight, t = 100, registry.Traffic{Stable: st.Canary}
 	}
-	// Traffic first, so calls leave the canary before the observer goes.
-	if err := c.models.SetTraffic(ctx, st.Model, t); err != nil {
-		c.log.Error("rollout: setting traffic at the end", "model", st.Model, "err", err)
+	if err := c.commit(ctx, m, st.Model, Saved{Traffic: t, Rollout: &st}); err != nil {
+		return err
 	}
-	if err := c.models.Attach(st.Model, nil, nil); err != nil {
-		c.log.Warn("rollout: detaching", "model", st.Model, "err", err)
-	}
-	l.stopShadows()
-	m.cur, m.last = nil, &st
 	c.metrics.moved(st.Model, state)
 	c.log.Info("rollout ended", "model", st.Model, "state", state, "stable", st.Stable, "canary", st.Canary, "reason", reason)
-	c.publish(m, st, Shadows{})
-	c.save(st.Model, m)
+	return nil
 }
 
 // publish makes st what Status shows and sets the metrics; under m.mu.
@@ -206,9 +230,11 @@ func (c *Controller) Status(name string) (Status, registry.Traffic, error) {
 	return Status{Model: name}, t, nil
 }
 
-// Close stops every live rollout's shadow worker; the rollouts themselves
-// persist and resume at the next start.
+// Close stops every live rollout's shadow worker and waits for the aborts
+// breaker trips started; the rollouts themselves persist and resume at
+// the next start.
 func (c *Controller) Close() {
+	c.wg.Wait()
 	c.mu.Lock()
 	all := make([]*model, 0, len(c.rolled))
 	for _, m := range c.rolled {

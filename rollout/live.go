@@ -29,6 +29,7 @@ type live struct {
 	status Status
 
 	mu      sync.Mutex // guards the measurements below, which the request path writes
+	epoch   string     // the stretch of the rollout the windows measure (Status.epoch)
 	canaryW *window
 	stableW *window
 	shadow  Shadows
@@ -49,7 +50,7 @@ var (
 // opens.
 func newLive(st Status, m *metrics, onTrip func()) *live {
 	l := &live{model: st.Model, stable: st.Stable, canary: st.Canary, spec: st.Spec, status: st, metrics: m}
-	l.reset()
+	l.reset(st.epoch())
 	limit := st.Spec.BreakerFailures
 	l.breaker = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:         st.Model + "/" + strconv.FormatInt(st.Canary, 10),
@@ -109,12 +110,25 @@ func (l *live) measure(stepStarted time.Time) Input {
 	return Input{StepStarted: stepStarted, Canary: l.canaryW.summary(), Stable: l.stableW.summary(), Shadows: l.shadow}
 }
 
-// reset starts fresh windows: after every verdict, so that each analysis
-// judges calls no earlier one saw.
-func (l *live) reset() {
+// reset starts fresh windows for epoch: after every verdict, so that each
+// analysis judges calls no earlier one saw.
+func (l *live) reset(epoch string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.canaryW, l.stableW, l.shadow = newWindow(), newWindow(), Shadows{}
+	l.epoch, l.canaryW, l.stableW, l.shadow = epoch, newWindow(), newWindow(), Shadows{}
+}
+
+// windowSet is l's measurements as the fleet's leader reads them.
+func (l *live) windowSet() WindowSet {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return WindowSet{Epoch: l.epoch, Canary: l.canaryW.data(), Stable: l.stableW.data(), Shadows: l.shadow}
+}
+
+func (l *live) shadowsNow() Shadows {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.shadow
 }
 
 func (l *live) shadowResult(agree bool, diff float64) {

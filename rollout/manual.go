@@ -26,22 +26,25 @@ func (c *Controller) Action(ctx context.Context, name, action string) (Status, e
 		return Status{}, tensor.Errorf(tensor.InvalidArgument, "model %q has no rollout in progress", name)
 	}
 	now := c.now()
+	var err error
 	switch action {
 	case "promote":
-		c.end(ctx, m, Promoted, "promoted by hand", now)
+		err = c.end(ctx, m, Promoted, "promoted by hand", now)
 	case "abort":
-		c.end(ctx, m, Aborted, "aborted by hand", now)
-	case "pause":
-		l.status.State, l.status.Updated = Paused, now
-	case "resume":
-		l.status.State, l.status.StepStarted, l.status.Updated = Progressing, now, now
-		l.reset()
+		err = c.end(ctx, m, Aborted, "aborted by hand", now)
+	case "pause", "resume":
+		next := l.status
+		if next.State, next.Updated = Paused, now; action == "resume" {
+			next.State, next.StepStarted = Progressing, now
+		}
+		t := registry.Traffic{Stable: next.Stable, Canary: next.Canary, Weight: next.Weight}
+		if err = c.commit(ctx, m, name, Saved{Traffic: t, Rollout: &next}); err == nil {
+			c.metrics.moved(name, action+"d")
+			c.log.Info("rollout "+action+"d", "model", name)
+		}
 	}
-	if action == "pause" || action == "resume" {
-		c.metrics.moved(name, action+"d")
-		c.log.Info("rollout "+action+"d", "model", name)
-		c.publish(m, l.status, Shadows{})
-		c.save(name, m)
+	if err != nil {
+		return Status{}, err
 	}
 	return *m.view.Load(), nil
 }
@@ -58,12 +61,12 @@ func (c *Controller) SetTraffic(ctx context.Context, name string, t registry.Tra
 	if l := m.cur; l != nil {
 		return tensor.Errorf(tensor.InvalidArgument, "model %q: a rollout is %s; abort or promote it before setting traffic by hand", name, l.status.State)
 	}
-	err := c.models.SetTraffic(ctx, name, t)
-	if tensor.KindOf(err) == tensor.NotFound {
-		return err
+	if c.fleet != nil {
+		if _, err := c.models.Traffic(name); err != nil {
+			return err
+		}
 	}
-	c.save(name, m)
-	return err
+	return c.commit(ctx, m, name, Saved{Traffic: t, Rollout: m.view.Load()})
 }
 
 // LoadAsCanary loads a model through the repository API without letting a

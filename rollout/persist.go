@@ -11,20 +11,16 @@ import (
 	"github.com/sluice-serving/sluice/registry"
 )
 
-// saved is what persists for a model: its traffic and its rollout.
-type saved struct {
+// Saved is a model's state of record: its traffic and its rollout (live,
+// or the latest ended), as the file holds it and the fleet's store does.
+type Saved struct {
 	Traffic registry.Traffic `json:"traffic"`
 	Rollout *Status          `json:"rollout,omitempty"`
 }
 
-// save writes a model's traffic and rollout, through a temporary file and
-// a rename, so a crash leaves the old state or the new; under m.mu.
-func (c *Controller) save(name string, m *model) {
-	t, err := c.models.Traffic(name)
-	if err != nil {
-		return
-	}
-	s := saved{Traffic: t, Rollout: m.view.Load()}
+// saveFile writes a model's state through a temporary file and a rename,
+// so a crash leaves the old state or the new.
+func (c *Controller) saveFile(name string, s Saved) {
 	b, _ := json.MarshalIndent(s, "", "  ")
 	if err := atomicfile.Write(filepath.Join(c.dir, name+".json"), b); err != nil {
 		c.log.Error("saving rollout state", "model", name, "err", err)
@@ -46,7 +42,7 @@ func (c *Controller) Restore(ctx context.Context) {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join(c.dir, e.Name()))
-		var s saved
+		var s Saved
 		if err == nil {
 			err = json.Unmarshal(b, &s)
 		}
@@ -58,26 +54,20 @@ func (c *Controller) Restore(ctx context.Context) {
 	}
 }
 
-func (c *Controller) restore(ctx context.Context, name string, s saved) {
-	if err := c.models.SetTraffic(ctx, name, s.Traffic); err != nil {
-		c.log.Error("restoring saved traffic", "model", name, "err", err)
-	}
-	if s.Rollout == nil {
-		return
+func (c *Controller) restore(ctx context.Context, name string, s Saved) {
+	if s.Rollout != nil && s.Rollout.live() {
+		st := *s.Rollout
+		st.StepStarted = c.now() // measurements start afresh
+		s.Rollout = &st
 	}
 	m := c.model(name)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	st := *s.Rollout
-	if !st.live() {
-		m.last = &st
-		c.publish(m, st, Shadows{})
+	if err := c.apply(ctx, m, name, s); err != nil {
+		c.log.Error("restoring saved rollout state", "model", name, "err", err)
 		return
 	}
-	st.StepStarted = c.now() // measurements start afresh
-	if err := c.install(ctx, m, st); err != nil {
-		c.log.Error("resuming a saved rollout", "model", name, "err", err)
-		return
+	if st := s.Rollout; st != nil && st.live() {
+		c.log.Info("rollout resumed", "model", name, "step", st.Step, "weight", st.Weight, "state", st.State)
 	}
-	c.log.Info("rollout resumed", "model", name, "step", st.Step, "weight", st.Weight, "state", st.State)
 }

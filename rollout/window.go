@@ -33,6 +33,21 @@ type Summary struct {
 	P99    time.Duration
 }
 
+// data is the window as a replica publishes it.
+func (w *window) data() WindowData {
+	return WindowData{Calls: w.calls, Faults: w.faults, Latency: w.lat.Export()}
+}
+
+// merge adds another replica's window; one whose histogram cannot be read
+// adds its counts alone.
+func (w *window) merge(d WindowData) {
+	w.calls += d.Calls
+	w.faults += d.Faults
+	if d.Latency != nil {
+		w.lat.Merge(hdr.Import(d.Latency))
+	}
+}
+
 func (w *window) summary() Summary {
 	return Summary{Calls: w.calls, Faults: w.faults, P99: time.Duration(w.lat.ValueAtQuantile(99)) * time.Microsecond}
 }
