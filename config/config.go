@@ -16,6 +16,7 @@ import (
 	"github.com/knadh/koanf/v2"
 
 	"github.com/sluice-serving/sluice/autoscale"
+	"github.com/sluice-serving/sluice/coordination"
 	"github.com/sluice-serving/sluice/registry"
 	"github.com/sluice-serving/sluice/server"
 )
@@ -27,6 +28,8 @@ type Config struct {
 	Runtime    RuntimeConfig    `koanf:"runtime"`
 	Log        LogConfig        `koanf:"log"`
 	Autoscale  autoscale.Config `koanf:"autoscale"`
+	// Coordination makes replicas one fleet for rollouts, through etcd.
+	Coordination coordination.Config `koanf:"coordination"`
 }
 
 // RuntimeConfig locates ONNX Runtime.
@@ -45,10 +48,11 @@ type LogConfig struct {
 // Default is the configuration `make run` serves with.
 func Default() Config {
 	return Config{
-		Server:     server.DefaultConfig(),
-		Repository: registry.DefaultConfig(),
-		Log:        LogConfig{Level: "info", Format: "text"},
-		Autoscale:  autoscale.DefaultConfig(),
+		Server:       server.DefaultConfig(),
+		Repository:   registry.DefaultConfig(),
+		Log:          LogConfig{Level: "info", Format: "text"},
+		Autoscale:    autoscale.DefaultConfig(),
+		Coordination: coordination.DefaultConfig(),
 	}
 }
 
@@ -61,6 +65,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.Autoscale.Validate(); err != nil {
+		return err
+	}
+	if err := c.Coordination.Validate(); err != nil {
 		return err
 	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
@@ -112,6 +119,17 @@ var descriptions = map[string]string{
 	"autoscale.scale_to_zero_grace":   "idle time before zero replicas are recommended",
 	"autoscale.replicas":              "replicas sharing the load now (this replica's load stands for each)",
 	"autoscale.interval":              "how often load is sampled and a recommendation made",
+	"coordination.endpoints":          "etcd client URLs, comma-separated; set, the replicas share traffic and rollouts through etcd (none: alone, state in the repository's .sluice folder)",
+	"coordination.prefix":             "etcd key prefix of this fleet",
+	"coordination.replica":            "this replica's name in the fleet (default: the host name, the pod's name in Kubernetes)",
+	"coordination.lease_ttl":          "how long a replica that stopped answering stays a member and leader",
+	"coordination.publish_interval":   "how often a replica publishes its view and its rollout measurements",
+	"coordination.dial_timeout":       "bound on connecting to etcd and on each call to it",
+	"coordination.username":           "etcd user (with coordination.password)",
+	"coordination.password":           "etcd password",
+	"coordination.tls_cert_file":      "client certificate for TLS to etcd (with coordination.tls_key_file)",
+	"coordination.tls_key_file":       "client key for TLS to etcd",
+	"coordination.tls_ca_file":        "CA that signed etcd's certificate",
 	"log.level":                       "debug, info, warn or error",
 	"log.format":                      "text or json",
 }
@@ -211,7 +229,7 @@ func envValues(environ []string, known []string) (map[string]any, error) {
 func decode(ko *koanf.Koanf) (Config, error) {
 	var c Config
 	dc := &mapstructure.DecoderConfig{
-		DecodeHook:       mapstructure.StringToTimeDurationHookFunc(),
+		DecodeHook:       mapstructure.ComposeDecodeHookFunc(mapstructure.StringToTimeDurationHookFunc(), mapstructure.StringToSliceHookFunc(",")),
 		WeaklyTypedInput: true,
 		ErrorUnused:      true,
 		Result:           &c,

@@ -46,6 +46,28 @@ func TestLayersOverrideInOrder(t *testing.T) {
 	}
 }
 
+// TestCoordinationEndpointsAsAList: a flag or SLUICE_ variable gives the
+// etcd endpoints comma-separated.
+func TestCoordinationEndpointsAsAList(t *testing.T) {
+	got, err := Load(parse(t, "-coordination.endpoints", "http://etcd-0:2379,http://etcd-1:2379"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := got.Coordination.Endpoints; len(e) != 2 || e[1] != "http://etcd-1:2379" || !got.Coordination.Enabled() {
+		t.Errorf("endpoints from a flag: %q", e)
+	}
+	got, err = Load(parse(t), []string{"SLUICE_COORDINATION_ENDPOINTS=https://etcd:2379", "SLUICE_COORDINATION_REPLICA=pod-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := got.Coordination.Endpoints; len(e) != 1 || e[0] != "https://etcd:2379" || got.Coordination.Replica != "pod-a" {
+		t.Errorf("from the environment: %+v", got.Coordination)
+	}
+	if got, err := Load(parse(t), nil); err != nil || got.Coordination.Enabled() {
+		t.Errorf("by default a replica is alone: %+v, %v", got.Coordination, err)
+	}
+}
+
 func TestBadConfigurationNamesTheKey(t *testing.T) {
 	tests := []struct {
 		name string
@@ -61,6 +83,8 @@ func TestBadConfigurationNamesTheKey(t *testing.T) {
 		{"unknown env", nil, []string{"SLUICE_SERVER_PORT=1"}, "SLUICE_SERVER_PORT"},
 		{"missing file", []string{"-config", "/nonexistent.yaml"}, nil, "/nonexistent.yaml"},
 		{"unknown file key", []string{"-config", filepath.Join("testdata", "unknown-key.yaml")}, nil, "srever"},
+		{"endpoint not a URL", []string{"-coordination.endpoints", "etcd:2379"}, nil, "coordination.endpoints"},
+		{"lease under a second", []string{"-coordination.endpoints", "http://etcd:2379", "-coordination.lease_ttl", "500ms"}, nil, "coordination.lease_ttl"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

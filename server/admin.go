@@ -54,10 +54,40 @@ func loopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// rolloutView is the admin API's answer: the rollout and the traffic.
+// rolloutView is the admin API's answer: the rollout and the traffic, and
+// with etcd coordination every replica's view.
 type rolloutView struct {
 	rollout.Status
-	Traffic registry.Traffic `json:"traffic"`
+	Traffic  registry.Traffic `json:"traffic"`
+	Replicas any              `json:"replicas,omitempty"`
+}
+
+// Fleet is what the admin API shows of the fleet this replica belongs to
+// (package coordination's Coordinator).
+type Fleet interface {
+	Name() string
+	Leading() bool
+	Connected() bool
+	// Replicas are every live replica's view, JSON-ready.
+	Replicas() any
+}
+
+// WithFleet shows f's replicas in rollout status and at GET
+// /v2/admin/fleet.
+func (s *Server) WithFleet(f Fleet) *Server {
+	s.fleet = f
+	return s
+}
+
+// adminFleet answers this replica's name, whether it leads and reaches
+// etcd, and every replica's view; 404 for a replica that is alone.
+func (s *Server) adminFleet(ctx *fasthttp.RequestCtx) {
+	if s.fleet == nil {
+		writeError(ctx, tensor.Errorf(tensor.NotFound, "this replica is alone: coordination.endpoints is not set"))
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, map[string]any{"replica": s.fleet.Name(), "leader": s.fleet.Leading(),
+		"connected": s.fleet.Connected(), "replicas": s.fleet.Replicas()})
 }
 
 // controlContext bounds a control operation (load, unload, rollout,
@@ -72,7 +102,11 @@ func (s *Server) writeRollout(ctx *fasthttp.RequestCtx, name string) {
 		writeError(ctx, err)
 		return
 	}
-	writeJSON(ctx, fasthttp.StatusOK, rolloutView{st, t})
+	view := rolloutView{Status: st, Traffic: t}
+	if s.fleet != nil {
+		view.Replicas = s.fleet.Replicas()
+	}
+	writeJSON(ctx, fasthttp.StatusOK, view)
 }
 
 func (s *Server) adminRollout(ctx *fasthttp.RequestCtx, r route) {

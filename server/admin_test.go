@@ -100,3 +100,12 @@ func TestLoadAsCanary(t *testing.T) {
 		t.Errorf("rollout after load as canary: %d %s", status, body)
 	}
 }
+
+// TestFleetEndpointAlone: without etcd coordination a replica says so.
+func TestFleetEndpointAlone(t *testing.T) {
+	s := startServer(t, server.DefaultConfig(), "student-success")
+	status, _, body := s.do(t, "GET", "/v2/admin/fleet", nil, nil)
+	if status != 404 || !strings.Contains(string(body), "coordination.endpoints") {
+		t.Errorf("GET /v2/admin/fleet alone: %d %s", status, body)
+	}
+}

@@ -36,6 +36,8 @@ func renderRoute(r route) (string, bool) {
 		return "/v2/repository/index", true
 	case routeAdminAutoscale:
 		return "/v2/admin/autoscale", true
+	case routeAdminFleet:
+		return "/v2/admin/fleet", true
 	case routeStats:
 		if r.model == "" {
 			return "/v2/models/stats", true
@@ -93,7 +95,7 @@ func FuzzParseRoute(f *testing.F) {
 			t.Fatalf("parseRoute(%q) = %+v: a '/' in the model or version", path, r)
 		}
 		if r.kind != routeNone && r.kind != routeServerMeta && r.kind != routeLive && r.kind != routeReady &&
-			r.kind != routeMetrics && r.kind != routeRepoIndex && r.kind != routeAdminAutoscale &&
+			r.kind != routeMetrics && r.kind != routeRepoIndex && r.kind != routeAdminAutoscale && r.kind != routeAdminFleet &&
 			!(r.kind == routeStats && r.model == "") && r.model == "" {
 			t.Fatalf("parseRoute(%q) = %+v: a model endpoint without a model", path, r)
 		}

@@ -39,6 +39,7 @@ const (
 	routeAdminAction  // POST promote, pause, resume, abort
 	routeAdminTraffic // PUT weights
 	routeAdminAutoscale
+	routeAdminFleet // the fleet's replicas, with etcd coordination
 )
 
 // methods lists what each endpoint answers to; HEAD goes with GET.
@@ -71,6 +72,8 @@ func parseRoute(path []byte) route {
 		return route{kind: routeRepoIndex}
 	case "/v2/admin/autoscale":
 		return route{kind: routeAdminAutoscale}
+	case "/v2/admin/fleet":
+		return route{kind: routeAdminFleet}
 	}
 	if rest, ok := bytes.CutPrefix(path, []byte("/v2/admin/models/")); ok {
 		return parseAdmin(rest)
@@ -202,6 +205,8 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		s.adminTraffic(ctx, r)
 	case routeAdminAutoscale:
 		s.adminAutoscale(ctx)
+	case routeAdminFleet:
+		s.adminFleet(ctx)
 	}
 }
 

@@ -58,6 +58,7 @@ type Server struct {
 	http           *fasthttp.Server
 	metricsHandler fasthttp.RequestHandler // Prometheus exposition of the gatherer
 	autoscale      Recommendations         // nil: /v2/admin/autoscale answers 404
+	fleet          Fleet                   // nil: alone; /v2/admin/fleet answers 404
 	access         *access                 // API keys and rate limits of inference calls
 	certs          *certReloader           // nil: plain HTTP
 	setupErr       error                   // a bad key list or TLS pair, returned by Serve

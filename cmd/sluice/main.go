@@ -25,6 +25,7 @@ import (
 
 	"github.com/sluice-serving/sluice/autoscale"
 	"github.com/sluice-serving/sluice/config"
+	"github.com/sluice-serving/sluice/coordination"
 	"github.com/sluice-serving/sluice/grpcserver"
 	"github.com/sluice-serving/sluice/registry"
 	"github.com/sluice-serving/sluice/rollout"
@@ -166,6 +167,15 @@ func runServe(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		return fmt.Errorf("server.addr: %w", err)
 	}
 	srv := server.New(cfg.Server, reg, ctl, promReg, log).WithAutoscale(rec)
+	var coord *coordination.Coordinator
+	if cfg.Coordination.Enabled() {
+		if coord, err = coordination.New(cfg.Coordination, reg, ctl, log, promReg); err != nil {
+			return err
+		}
+		defer coord.Close()
+		ctl.WithFleet(coord)
+		srv.WithFleet(coord)
+	}
 	promReg.MustRegister(srv.Collectors()...)
 	sctx, stopServing := context.WithCancel(ctx)
 	defer stopServing()
@@ -204,9 +214,20 @@ func runServe(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		<-served
 		return err
 	}
-	ctl.Restore(ctx)
+	if coord == nil {
+		ctl.Restore(ctx)
+	}
 	log.Info("models loaded; ready", "models", reg.Names())
 	defer startLoops(ctx, cfg, reg, ctl, rec, log)()
+	if coord != nil {
+		// The fleet's state comes from etcd: the coordinator reads and
+		// applies it, then watches; it stops before the loops do.
+		cctx, stopCoord := context.WithCancel(ctx)
+		coordDone := make(chan struct{})
+		go func() { defer close(coordDone); coord.Run(cctx) }()
+		defer func() { stopCoord(); <-coordDone }()
+		log.Info("coordinating through etcd", "replica", coord.Name(), "endpoints", cfg.Coordination.Endpoints, "prefix", cfg.Coordination.Prefix)
+	}
 	return <-served
 }
 

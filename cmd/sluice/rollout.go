@@ -88,7 +88,23 @@ func envValue(environ []string, name string) string {
 // rolloutView mirrors the admin API's answer.
 type rolloutView struct {
 	rollout.Status
-	Traffic registry.Traffic `json:"traffic"`
+	Traffic  registry.Traffic `json:"traffic"`
+	Replicas []replicaView    `json:"replicas"`
+}
+
+// replicaView is one replica's view of the fleet (coordination.Member),
+// what rollout status shows of each.
+type replicaView struct {
+	Replica  string                      `json:"replica"`
+	Leader   bool                        `json:"leader"`
+	Versions map[string][]int64          `json:"versions"`
+	Traffic  map[string]registry.Traffic `json:"traffic"`
+	Rollouts map[string]struct {
+		State  string  `json:"state"`
+		Step   int     `json:"step"`
+		Weight float64 `json:"weight"`
+	} `json:"rollouts"`
+	Updated time.Time `json:"updated"`
 }
 
 func startBody(canary int64, specFile string) ([]byte, error) {
@@ -143,6 +159,7 @@ func (c adminClient) do(ctx context.Context, method, path string, body []byte, o
 // printRollout writes the status a person reads: versions, state, step and
 // weight, then each check with its value and threshold.
 func printRollout(w io.Writer, model string, v rolloutView) {
+	defer printReplicas(w, model, v.Replicas)
 	if v.State == "" {
 		fmt.Fprintf(w, "model %s: no rollout; unversioned calls go to %s\n", model, trafficLine(v.Traffic))
 		return
@@ -168,6 +185,29 @@ func printRollout(w io.Writer, model string, v rolloutView) {
 			result = "FAIL"
 		}
 		fmt.Fprintf(tw, "%s\t%.4g\t%.4g\t%s\t%s\n", c.Name, c.Value, c.Threshold, result, c.Note)
+	}
+	tw.Flush()
+}
+
+// printReplicas shows, with etcd coordination, what each replica serves
+// and applies for the model: the fleet's one rollout, seen from each.
+func printReplicas(w io.Writer, model string, rs []replicaView) {
+	if len(rs) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "replicas (%d):\n", len(rs))
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "REPLICA\tLEADER\tVERSIONS\tTRAFFIC\tROLLOUT")
+	for _, r := range rs {
+		ro := "-"
+		if x, ok := r.Rollouts[model]; ok {
+			ro = fmt.Sprintf("%s, step %d, %g%%", x.State, x.Step+1, x.Weight)
+		}
+		lead := ""
+		if r.Leader {
+			lead = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\n", r.Replica, lead, r.Versions[model], trafficLine(r.Traffic[model]), ro)
 	}
 	tw.Flush()
 }
