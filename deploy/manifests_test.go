@@ -21,11 +21,13 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	knativev1 "knative.dev/serving/pkg/apis/serving/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/sluice-serving/sluice/autoscale"
 	"github.com/sluice-serving/sluice/config"
+	"github.com/sluice-serving/sluice/coordination"
 	"github.com/sluice-serving/sluice/grpcserver"
 	"github.com/sluice-serving/sluice/registry"
 	"github.com/sluice-serving/sluice/rollout"
@@ -81,6 +83,10 @@ func typed(apiVersion, kind string) any {
 	switch apiVersion + "/" + kind {
 	case "apps/v1/Deployment":
 		return &appsv1.Deployment{}
+	case "apps/v1/StatefulSet":
+		return &appsv1.StatefulSet{}
+	case "policy/v1/PodDisruptionBudget":
+		return &policyv1.PodDisruptionBudget{}
 	case "v1/Service":
 		return &corev1.Service{}
 	case "v1/ConfigMap":
@@ -192,6 +198,15 @@ func exported(t *testing.T) map[string]bool {
 		t.Fatal(err)
 	}
 	reg.MustRegister(gs.Collectors()...)
+	// The coordinator registers its metrics when made; it dials etcd only
+	// when it runs, so none is needed here.
+	cc := coordination.DefaultConfig()
+	cc.Endpoints, cc.Replica = []string{"http://127.0.0.1:2379"}, "test"
+	coord, err := coordination.New(cc, models, ctl, log, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	coord.Close()
 	return reg.names
 }
 

@@ -14,6 +14,25 @@ import (
 	"github.com/sluice-serving/sluice/server"
 )
 
+type builtImage struct {
+	dir, image, initImage string
+	gpu                   bool
+}
+
+// builtImages is, for every kustomization, the image its workload runs
+// (and its init container's, and whether it asks for a GPU).
+// TestRenderedConfigurationsLoad fails for a kustomization missing here.
+var builtImages = []builtImage{
+	{"base", "sluice:" + server.Version, "", false},
+	{"overlays/hpa", "sluice:" + server.Version, "", false},
+	{"overlays/keda", "sluice:" + server.Version, "", false},
+	{"overlays/gpu", "sluice:" + server.Version + "-gpu", "", true},
+	{"overlays/fleet", "sluice:" + server.Version, "", false},
+	{"overlays/fleet-external", "sluice:" + server.Version, "", false},
+	{"knative", "sluice:" + server.Version, "sluice:" + server.Version + "-demo", false},
+	{"pipeline", "sluice:" + server.Version, "", false},
+}
+
 // render builds a kustomization as `kubectl apply -k` would and returns its
 // documents.
 func render(t *testing.T, dir string) [][]byte {
@@ -40,19 +59,7 @@ func render(t *testing.T, dir string) [][]byte {
 // autoscaling overlays, the GPU image with a GPU for the GPU overlay, and the
 // models image in Knative's init container.
 func TestKustomizationsRenderTheBuiltImages(t *testing.T) {
-	v := server.Version
-	tests := []struct {
-		dir, image, initImage string
-		gpu                   bool
-	}{
-		{"base", "sluice:" + v, "", false},
-		{"overlays/hpa", "sluice:" + v, "", false},
-		{"overlays/keda", "sluice:" + v, "", false},
-		{"overlays/gpu", "sluice:" + v + "-gpu", "", true},
-		{"knative", "sluice:" + v, "sluice:" + v + "-demo", false},
-		{"pipeline", "sluice:" + v, "", false},
-	}
-	for _, tt := range tests {
+	for _, tt := range builtImages {
 		t.Run(tt.dir, func(t *testing.T) {
 			seen := 0
 			for _, doc := range render(t, tt.dir) {
