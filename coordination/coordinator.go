@@ -38,12 +38,14 @@ var _ Controller = (*rollout.Controller)(nil)
 type Models interface {
 	Names() []string
 	Versions(name string) ([]*registry.Version, error)
+	Ready() bool
 }
 
 // Member is one replica's view, as it publishes it under its lease.
 type Member struct {
 	Replica  string                      `json:"replica"`
 	Leader   bool                        `json:"leader"`
+	Ready    bool                        `json:"ready"`    // what its readiness probe answers: every model has a ready version
 	Versions map[string][]int64          `json:"versions"` // serving (ready) versions, by model
 	Traffic  map[string]registry.Traffic `json:"traffic"`
 	Rollouts map[string]RolloutView      `json:"rollouts,omitempty"`
@@ -401,7 +403,7 @@ func (c *Coordinator) publish(ctx context.Context, lease clientv3.LeaseID) error
 
 // view is this replica's Member record now.
 func (c *Coordinator) view() Member {
-	m := Member{Replica: c.name, Leader: c.leading.Load(), Versions: map[string][]int64{}, Traffic: map[string]registry.Traffic{},
+	m := Member{Replica: c.name, Leader: c.leading.Load(), Ready: c.models.Ready(), Versions: map[string][]int64{}, Traffic: map[string]registry.Traffic{},
 		Rollouts: map[string]RolloutView{}, Updated: time.Now().UTC()}
 	for _, name := range c.models.Names() {
 		vs, err := c.models.Versions(name)

@@ -27,6 +27,7 @@ func TestServeJoinsAFleet(t *testing.T) {
 		Connected bool
 		Replicas  []struct {
 			Replica  string
+			Ready    bool
 			Versions map[string][]int64
 		}
 	}
@@ -52,7 +53,7 @@ func TestServeJoinsAFleet(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if fleet.Replica != "replica-a" || fleet.Replicas[0].Replica != "replica-a" || len(fleet.Replicas[0].Versions["student-success"]) != 2 {
+	if fleet.Replica != "replica-a" || fleet.Replicas[0].Replica != "replica-a" || !fleet.Replicas[0].Ready || len(fleet.Replicas[0].Versions["student-success"]) != 2 {
 		t.Errorf("fleet view: %+v", fleet)
 	}
 	var out, errOut bytes.Buffer

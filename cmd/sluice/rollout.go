@@ -97,6 +97,7 @@ type rolloutView struct {
 type replicaView struct {
 	Replica  string                      `json:"replica"`
 	Leader   bool                        `json:"leader"`
+	Ready    bool                        `json:"ready"`
 	Versions map[string][]int64          `json:"versions"`
 	Traffic  map[string]registry.Traffic `json:"traffic"`
 	Rollouts map[string]struct {
@@ -197,7 +198,7 @@ func printReplicas(w io.Writer, model string, rs []replicaView) {
 	}
 	fmt.Fprintf(w, "replicas (%d):\n", len(rs))
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "REPLICA\tLEADER\tVERSIONS\tTRAFFIC\tROLLOUT")
+	fmt.Fprintln(tw, "REPLICA\tLEADER\tREADY\tVERSIONS\tTRAFFIC\tROLLOUT")
 	for _, r := range rs {
 		ro := "-"
 		if x, ok := r.Rollouts[model]; ok {
@@ -207,7 +208,7 @@ func printReplicas(w io.Writer, model string, rs []replicaView) {
 		if r.Leader {
 			lead = "yes"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\n", r.Replica, lead, r.Versions[model], trafficLine(r.Traffic[model]), ro)
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%v\t%s\t%s\n", r.Replica, lead, r.Ready, r.Versions[model], trafficLine(r.Traffic[model]), ro)
 	}
 	tw.Flush()
 }
