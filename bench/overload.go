@@ -150,7 +150,7 @@ func Overload(ctx context.Context, cfg OverloadConfig, progress func(Progress)) 
 	load.MaxWindows = max(int(cfg.Duration/time.Second), 1)
 	load.MinWindows = load.MaxWindows // the whole duration, not until stable
 
-	cpu0 := processCPU(cfg.ServerPID)
+	cpu0 := ProcessCPU(cfg.ServerPID)
 	start := time.Now()
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	watched := make(chan error, 1)
@@ -178,7 +178,7 @@ func Overload(ctx context.Context, cfg OverloadConfig, progress func(Progress)) 
 		}
 	}
 	if cfg.ServerPID > 0 {
-		res.ServerCores = (processCPU(cfg.ServerPID) - cpu0).Seconds() / took
+		res.ServerCores = (ProcessCPU(cfg.ServerPID) - cpu0).Seconds() / took
 	}
 	res.HarnessCores = res.Load.CPU.Cores
 	res.GoodputRatio = res.Load.Throughput / res.Capacity
@@ -299,8 +299,9 @@ func processRSS(pid int) (int64, error) {
 	return 0, fmt.Errorf("/proc/%d/status: no VmRSS line", pid)
 }
 
-// processCPU is a process's user and system CPU so far, 0 without a PID.
-func processCPU(pid int) time.Duration {
+// ProcessCPU is a process's user and system CPU so far, 0 without a PID
+// (or once it has gone).
+func ProcessCPU(pid int) time.Duration {
 	if pid <= 0 {
 		return 0
 	}

@@ -105,12 +105,12 @@ func Run(ctx context.Context, cfg Config, progress func(Progress)) (*Result, err
 		return nil, err
 	}
 	before, _ := cfg.Client.Stats(ctx, cfg.Model)
-	cpu0, srv0 := cpuTime(), processCPU(cfg.ServerPID)
+	cpu0, srv0 := cpuTime(), ProcessCPU(cfg.ServerPID)
 	res := r.run(ctx, prepared, progress)
 	res.Protocol = prepared[0].Protocol()
 	res.CPU.Seconds = (cpuTime() - cpu0).Seconds()
 	res.CPU.Cores = res.CPU.Seconds / (cfg.Warmup + res.Duration).Seconds()
-	if srv1 := processCPU(cfg.ServerPID); cfg.ServerPID > 0 && srv1 > 0 && r.n.Load() > 0 {
+	if srv1 := ProcessCPU(cfg.ServerPID); cfg.ServerPID > 0 && srv1 > 0 && r.n.Load() > 0 {
 		secs := (srv1 - srv0).Seconds()
 		res.ServerCPU = &ServerCPU{Cores: secs / (cfg.Warmup + res.Duration).Seconds(), PerCallUS: secs / float64(r.n.Load()) * 1e6}
 	}

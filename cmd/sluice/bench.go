@@ -23,6 +23,9 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(args) > 0 && args[0] == "suite" {
 		return suiteCmd(ctx, args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "fixed-handler" {
+		return fixedHandlerCmd(ctx, args[1:], stderr)
+	}
 	if len(args) > 0 && args[0] == "watch" {
 		return watchCmd(ctx, args[1:], os.Stdin, stdout, stderr)
 	}
