@@ -165,8 +165,8 @@ func TestReports(t *testing.T) {
 			t.Errorf("%s report lacks %q:\n%.500s", name, c.want, c.b.String())
 		}
 	}
-	if n := strings.Count(page.String(), "<svg"); n != 3 {
-		t.Errorf("html has %d plots, want 3", n)
+	if n := strings.Count(page.String(), "<svg"); n != 4 {
+		t.Errorf("html has %d plots, want 4: latency, percentile spectrum, offered against achieved, over time", n)
 	}
 }
 

@@ -144,7 +144,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stderr)
 	}
 	bench.Table(stdout, results)
-	if werr := writeReports(results, *jsonOut, *csvOut, *htmlOut, *model); werr != nil {
+	if werr := writeReports(results, *jsonOut, *csvOut, *htmlOut, *model, *slo); werr != nil {
 		return werr
 	}
 	return err
@@ -279,14 +279,16 @@ func schedulePoints(steps, ramp string) ([]float64, error) {
 	return bench.Ramp(lo, hi, n), nil
 }
 
-func writeReports(results []*bench.Result, jsonOut, csvOut, htmlOut, title string) error {
+func writeReports(results []*bench.Result, jsonOut, csvOut, htmlOut, title string, slo time.Duration) error {
 	for _, out := range []struct {
 		path  string
 		write func(io.Writer) error
 	}{
 		{jsonOut, func(w io.Writer) error { return bench.JSON(w, results) }},
 		{csvOut, func(w io.Writer) error { return bench.CSV(w, results) }},
-		{htmlOut, func(w io.Writer) error { return bench.HTML(w, "sluice bench: "+title, results) }},
+		{htmlOut, func(w io.Writer) error {
+			return bench.Page{Title: "sluice bench: " + title, SLO: slo, At: time.Now()}.Write(w, results)
+		}},
 	} {
 		if out.path == "" {
 			continue
