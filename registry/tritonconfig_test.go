@@ -89,10 +89,11 @@ parameters { key: "arena_extend_strategy" value: { string_value: "1" } }
 parameters { key: "sluice.worker_nice" value: { string_value: "5" } }
 parameters { key: "sluice.max_priority_wait" value: { string_value: "50ms" } }
 parameters { key: "sluice.fallback" value: { string_value: "cpu" } }
+parameters { key: "sluice.sessions" value: { string_value: "per_instance" } }
 parameters { key: "sluice.traffic" value: { string_value: "{\"stable\": 1}" } }
 parameters { key: "sluice.rollout" value: { string_value: "{\"steps\": [10, 100]}" } }`, func(c *ModelConfig) {
 			c.IntraOpThreads, c.CUDA.ArenaExtendStrategy = 2, "same_as_requested"
-			c.WorkerNice, c.MaxPriorityWait, c.Fallback = 5, Duration(50*time.Millisecond), runtime.FallbackCPU
+			c.WorkerNice, c.MaxPriorityWait, c.Fallback, c.SessionMode = 5, Duration(50*time.Millisecond), runtime.FallbackCPU, runtime.SessionsPerInstance
 			c.Traffic, c.Rollout = Traffic{Stable: 1}, json.RawMessage(`{"steps": [10, 100]}`)
 		}},
 	}

@@ -201,6 +201,9 @@ func tritonModelParameters(cfg ModelConfig) map[string]*tritonpb.ModelParameter 
 	if cfg.AllowSpinning {
 		p["sluice.allow_spinning"] = "1"
 	}
+	if cfg.SessionMode != def.SessionMode {
+		p["sluice.sessions"] = cfg.SessionMode
+	}
 	if cfg.Traffic != (Traffic{}) {
 		b, _ := json.Marshal(cfg.Traffic) // three numbers, validated: it encodes
 		p["sluice.traffic"] = string(b)

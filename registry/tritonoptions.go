@@ -248,6 +248,7 @@ var modelParameters = map[string]func(*ModelConfig, string) error{
 		return expect(err, v, `a duration such as "100ms"`)
 	},
 	"sluice.fallback":       func(c *ModelConfig, v string) error { c.Fallback = v; return nil },
+	"sluice.sessions":       func(c *ModelConfig, v string) error { c.SessionMode = v; return nil },
 	"sluice.allow_spinning": func(c *ModelConfig, v string) (err error) { c.AllowSpinning, err = parseFlag(v); return err },
 	"sluice.traffic": func(c *ModelConfig, v string) error {
 		dec := json.NewDecoder(bytes.NewReader([]byte(v)))

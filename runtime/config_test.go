@@ -28,6 +28,12 @@ func TestSessionConfigValidate(t *testing.T) {
 		{"bad arena strategy", func(c *runtime.SessionConfig) { c.CUDA.ArenaExtendStrategy = "kNextPowerOfTwo" }, "cuda.arena_extend_strategy"},
 		{"bad conv search", func(c *runtime.SessionConfig) { c.CUDA.CudnnConvAlgoSearch = "fast" }, "cuda.cudnn_conv_algo_search"},
 		{"negative workspace", func(c *runtime.SessionConfig) { c.TensorRT.MaxWorkspaceSize = -1 }, "tensorrt.max_workspace_size"},
+		{"bad session mode", func(c *runtime.SessionConfig) { c.SessionMode = "pooled" }, "sessions"},
+		{"no session mode", func(c *runtime.SessionConfig) { c.SessionMode = "" }, "sessions"},
+		{"shared on tensorrt", func(c *runtime.SessionConfig) { c.Provider, c.SessionMode = "tensorrt", "shared" }, "sessions"},
+		{"shared with cuda graphs", func(c *runtime.SessionConfig) {
+			c.Provider, c.SessionMode, c.CUDA.EnableCUDAGraph = "cuda", "shared", true
+		}, "sessions"},
 	}
 	if err := runtime.DefaultSessionConfig().Validate(); err != nil {
 		t.Fatalf("defaults invalid: %v", err)
@@ -51,6 +57,10 @@ func TestSessionConfigAcceptsGPUSettings(t *testing.T) {
 	c.TensorRT = runtime.TensorRTConfig{FP16: true, EngineCachePath: "/var/cache/trt", MaxWorkspaceSize: 1 << 30}
 	if err := c.Validate(); err != nil {
 		t.Fatalf("valid GPU settings refused: %v", err)
+	}
+	c.Provider, c.SessionMode, c.CUDA.EnableCUDAGraph = "cuda", "shared", false
+	if err := c.Validate(); err != nil {
+		t.Fatalf("shared sessions on cuda refused: %v", err)
 	}
 }
 

@@ -14,14 +14,17 @@ import (
 	"github.com/sluice-serving/sluice/tensor"
 )
 
-// layout is one way to spend the machine's cores on one model version.
+// layout is one way to spend the machine's cores on one model version:
+// one caller per instance.
 type layout struct {
-	sessions, workers, threads int
-	spin                       bool
+	instances int
+	mode      string // SessionMode
+	threads   int
+	spin      bool
 }
 
 func (l layout) String() string {
-	return fmt.Sprintf("sessions=%d/runs=%d/threads=%d/spin=%v", l.sessions, l.workers, l.threads, l.spin)
+	return fmt.Sprintf("instances=%d/sessions=%s/threads=%d/spin=%v", l.instances, l.mode, l.threads, l.spin)
 }
 
 // rssBytes is the process's resident memory, from /proc.
@@ -41,12 +44,13 @@ func rssBytes(tb testing.TB) int64 {
 func BenchmarkPPOCRLayouts(b *testing.B) {
 	ortest.Init(b)
 	path := ortest.PPOCR(b)
+	own, shared := runtime.SessionsPerInstance, runtime.SessionsShared
 	layouts := []layout{
-		{sessions: 2, workers: 2, threads: 1},
-		{sessions: 1, workers: 2, threads: 1},
-		{sessions: 1, workers: 1, threads: 2},
-		{sessions: 1, workers: 1, threads: 2, spin: true},
-		{sessions: 2, workers: 2, threads: 1, spin: true},
+		{instances: 2, mode: own, threads: 1},
+		{instances: 2, mode: shared, threads: 1},
+		{instances: 1, mode: own, threads: 2},
+		{instances: 1, mode: own, threads: 2, spin: true},
+		{instances: 2, mode: own, threads: 1, spin: true},
 	}
 	for _, l := range layouts {
 		for _, batch := range []int64{1, 8} {
@@ -57,7 +61,7 @@ func BenchmarkPPOCRLayouts(b *testing.B) {
 
 func benchLayout(b *testing.B, path string, l layout, batch int64) {
 	cfg := runtime.DefaultSessionConfig()
-	cfg.Instances, cfg.IntraOpThreads, cfg.AllowSpinning = l.sessions, l.threads, l.spin
+	cfg.Instances, cfg.SessionMode, cfg.IntraOpThreads, cfg.AllowSpinning = l.instances, l.mode, l.threads, l.spin
 	before := rssBytes(b)
 	m, err := runtime.Load(path, cfg)
 	if err != nil {
@@ -73,7 +77,7 @@ func benchLayout(b *testing.B, path string, l layout, batch int64) {
 	left := b.N
 	b.ResetTimer()
 	var wg sync.WaitGroup
-	for w := range l.workers {
+	for w := range l.instances {
 		wg.Go(func() {
 			for {
 				next.Lock()
@@ -83,7 +87,7 @@ func benchLayout(b *testing.B, path string, l layout, batch int64) {
 				}
 				left--
 				next.Unlock()
-				if _, err := runOn(m, w%l.sessions, in); err != nil {
+				if _, err := runOn(m, w, in); err != nil {
 					b.Error(err)
 					return
 				}
@@ -129,8 +133,9 @@ func BenchmarkPPOCRSessionMemory(b *testing.B) {
 	}
 }
 
-// runOn runs one call on instance i; concurrent callers of one instance
-// share its session, which ONNX Runtime allows, as the layout compares.
+// runOn runs one call on instance i, which has no other caller meanwhile
+// (its buffers and run options are its own); other instances may be
+// running on the same session.
 func runOn(m *runtime.Model, i int, in tensor.Tensor) ([]tensor.Tensor, error) {
 	items := []runtime.BatchItem{{Inputs: []tensor.Tensor{in}}}
 	_, err := m.RunBatch(context.Background(), i, items, nil)

@@ -9,14 +9,17 @@ import (
 	"github.com/sluice-serving/sluice/tensor"
 )
 
-// Model is one loaded model version: its signature and a pool of instances,
-// each a session with its own run options so that one run can be terminated
-// without touching the others.
+// Model is one loaded model version: its signature, its sessions and a
+// pool of instances. Instances on one device share a session when the
+// config says so (SessionMode); each has its own run options, so that one
+// run can be terminated without touching the others, and its own buffers.
 type Model struct {
 	path string
 	sig  Signature
 	cfg  SessionConfig
 	all  []*instance // instance i belongs to the caller's worker i; see RunBatch
+	// sessions holds each session once, however many instances run on it.
+	sessions []*ort.DynamicAdvancedSession
 	// placed is where each instance runs, fallback why a GPU provider was
 	// not used ("" when it was, or was not asked for).
 	placed   []Placement
@@ -24,7 +27,7 @@ type Model struct {
 }
 
 type instance struct {
-	session *ort.DynamicAdvancedSession
+	session *ort.DynamicAdvancedSession // perhaps other instances' too
 	opts    *ort.RunOptions
 	// inBufs are the batch input buffers, one per input, grown to the
 	// largest batch seen and reused by every later batch.
@@ -53,7 +56,7 @@ func Load(path string, cfg SessionConfig) (*Model, error) {
 		return m, err
 	}
 	warnLog().Warn("execution provider unavailable, running on the CPU instead (fallback: cpu)",
-		"model", path, "provider", cfg.Provider, "reason", err.Error(), "sessions", len(plan))
+		"model", path, "provider", cfg.Provider, "reason", err.Error(), "instances", len(plan))
 	m, cpuErr := loadPlaced(path, sig, cfg, cpuPlan(len(plan)))
 	if cpuErr != nil {
 		return nil, cpuErr
@@ -62,7 +65,8 @@ func Load(path string, cfg SessionConfig) (*Model, error) {
 	return m, nil
 }
 
-// loadPlaced creates one session per placement.
+// loadPlaced creates one instance per placement, and a session for each
+// instance or, where they share one, for each device.
 func loadPlaced(path string, sig Signature, cfg SessionConfig, plan []Placement) (*Model, error) {
 	if err := CheckProvider(plan[0].Provider); err != nil {
 		return nil, err
@@ -70,8 +74,21 @@ func loadPlaced(path string, sig Signature, cfg SessionConfig, plan []Placement)
 	m := &Model{path: path, sig: sig, cfg: cfg, placed: plan}
 	opts := optionSet{cfg: cfg, byPlace: map[Placement]*ort.SessionOptions{}}
 	defer opts.destroy()
+	shared := map[Placement]*ort.DynamicAdvancedSession{}
 	for _, p := range plan {
-		inst, err := opts.newInstance(path, sig, p)
+		s, ok := shared[p]
+		if !ok {
+			var err error
+			if s, err = opts.newSession(path, sig, p); err != nil {
+				m.Close()
+				return nil, err
+			}
+			m.sessions = append(m.sessions, s)
+			if cfg.shares(p) {
+				shared[p] = s
+			}
+		}
+		inst, err := newInstance(s, sig)
 		if err != nil {
 			m.Close()
 			return nil, err
@@ -88,9 +105,9 @@ type optionSet struct {
 	byPlace map[Placement]*ort.SessionOptions
 }
 
-// newInstance creates a session at p; a failure on a GPU provider is that
+// newSession creates a session at p; a failure on a GPU provider is that
 // provider's (providerErr), since the model itself was read already.
-func (s optionSet) newInstance(path string, sig Signature, p Placement) (*instance, error) {
+func (s optionSet) newSession(path string, sig Signature, p Placement) (*ort.DynamicAdvancedSession, error) {
 	o, ok := s.byPlace[p]
 	if !ok {
 		var err error
@@ -99,11 +116,15 @@ func (s optionSet) newInstance(path string, sig Signature, p Placement) (*instan
 		}
 		s.byPlace[p] = o
 	}
-	inst, err := newInstance(path, sig, o)
-	if err != nil && p.Provider != ProviderCPU {
-		return nil, providerErr(p, err)
+	sess, err := ort.NewDynamicAdvancedSession(path, names(sig.Inputs), names(sig.Outputs), o)
+	if err != nil {
+		err = fmt.Errorf("creating session for %s: %w", path, err)
+		if p.Provider != ProviderCPU {
+			err = providerErr(p, err)
+		}
+		return nil, err
 	}
-	return inst, err
+	return sess, nil
 }
 
 func (s optionSet) destroy() {
@@ -112,14 +133,10 @@ func (s optionSet) destroy() {
 	}
 }
 
-func newInstance(path string, sig Signature, opts *ort.SessionOptions) (*instance, error) {
-	s, err := ort.NewDynamicAdvancedSession(path, names(sig.Inputs), names(sig.Outputs), opts)
-	if err != nil {
-		return nil, fmt.Errorf("creating session for %s: %w", path, err)
-	}
+// newInstance is an instance that runs on s, which the Model owns.
+func newInstance(s *ort.DynamicAdvancedSession, sig Signature) (*instance, error) {
 	ro, err := ort.NewRunOptions()
 	if err != nil {
-		s.Destroy()
 		return nil, fmt.Errorf("creating run options: %w", err)
 	}
 	n := len(sig.Inputs)
@@ -140,9 +157,14 @@ func (m *Model) Signature() Signature { return m.sig }
 // Path is the model file the sessions were made from.
 func (m *Model) Path() string { return m.path }
 
-// Instances is the number of inferences that can run at once: its
-// sessions, instances times the GPUs on a GPU provider.
+// Instances is the number of inferences that can run at once:
+// instances times the GPUs on a GPU provider.
 func (m *Model) Instances() int { return len(m.placed) }
+
+// Sessions is the number of ORT sessions the instances run on, each
+// holding its own copy of the weights: one per device when they share
+// one, as many as the instances when they do not.
+func (m *Model) Sessions() int { return len(m.sessions) }
 
 // Placements is where each instance runs, in instance order.
 func (m *Model) Placements() []Placement { return m.placed }
@@ -151,13 +173,16 @@ func (m *Model) Placements() []Placement { return m.placed }
 // GPU provider, or "" when it runs where it was asked to.
 func (m *Model) Fallback() string { return m.fallback }
 
-// Close destroys every session. The caller must have stopped sending runs.
+// Close destroys every instance's run options and every session, once
+// each. The caller must have stopped sending runs.
 func (m *Model) Close() {
 	for _, inst := range m.all {
 		inst.opts.Destroy()
-		inst.session.Destroy()
 	}
-	m.all = nil
+	for _, s := range m.sessions {
+		s.Destroy()
+	}
+	m.all, m.sessions = nil, nil
 }
 
 // runTerminable runs the session and turns the end of ctx into

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
 	goruntime "runtime"
 
@@ -15,14 +16,33 @@ const (
 
 	FallbackFail = "fail"
 	FallbackCPU  = "cpu"
+
+	// SessionsAuto shares one session between the instances on the CPU
+	// when each inference has one intra-op thread, and otherwise gives
+	// each instance its own: see SessionConfig.shares.
+	SessionsAuto = "auto"
+	// SessionsShared runs every instance on one device (the CPU, or one
+	// GPU) on one session: one copy of the weights, concurrent runs.
+	SessionsShared = "shared"
+	// SessionsPerInstance gives every instance its own session, weights
+	// included.
+	SessionsPerInstance = "per_instance"
 )
 
 // SessionConfig is how one model version's sessions are built.
 type SessionConfig struct {
-	// Instances is how many inferences run at once, one session each. On a
-	// GPU provider it is per GPU, as Triton's instance_group count is:
-	// instances 2 with gpus [0, 1] is 4 sessions.
+	// Instances is how many inferences run at once. On a GPU provider it
+	// is per GPU, as Triton's instance_group count is: instances 2 with
+	// gpus [0, 1] is 4 instances.
 	Instances int `json:"instances" koanf:"instances"`
+	// SessionMode is whether the instances on one device share one ORT
+	// session, and so one copy of the weights (shared), or each have
+	// their own (per_instance); auto is shared on the CPU with one
+	// intra-op thread per inference, per_instance otherwise. Either way an
+	// instance has its own run options and buffers, so one run can be
+	// terminated alone. Shared instances share the session's intra-op
+	// thread pool too.
+	SessionMode string `json:"sessions" koanf:"sessions"`
 	// IntraOpThreads is the threads one inference may use inside an operator.
 	IntraOpThreads int `json:"intra_op_threads" koanf:"intra_op_threads"`
 	// InterOpThreads is the threads used across independent operators.
@@ -87,6 +107,7 @@ const maxSessions = 256
 func DefaultSessionConfig() SessionConfig {
 	return SessionConfig{
 		Instances:         min(goruntime.GOMAXPROCS(0), maxSessions),
+		SessionMode:       SessionsAuto,
 		IntraOpThreads:    1,
 		InterOpThreads:    1,
 		GraphOptimization: "all",
@@ -137,6 +158,9 @@ func (c SessionConfig) Validate() error {
 	if err := c.validateGPUs(); err != nil {
 		return err
 	}
+	if err := c.validateSessionMode(); err != nil {
+		return err
+	}
 	if err := c.CUDA.validate(); err != nil {
 		return err
 	}
@@ -162,6 +186,43 @@ func (c SessionConfig) validateGPUs() error {
 		return fmt.Errorf("instances: %d per GPU on %d GPUs is %d sessions, expected at most %d", c.Instances, len(c.GPUs), n, maxSessions)
 	}
 	return nil
+}
+
+// validateSessionMode refuses sharing where one session would run the
+// instances one after another: TensorRT's provider locks its engine for a
+// whole run, and a captured CUDA graph replays one run at a time.
+func (c SessionConfig) validateSessionMode() error {
+	switch c.SessionMode {
+	case SessionsAuto, SessionsPerInstance:
+		return nil
+	case SessionsShared:
+	default:
+		return fmt.Errorf("sessions: %q, expected auto, shared or per_instance", c.SessionMode)
+	}
+	switch {
+	case c.Provider == ProviderTensorRT:
+		return errors.New("sessions: shared, but provider tensorrt runs one inference at a time per session, so the instances would queue; use auto or per_instance")
+	case c.Provider == ProviderCUDA && c.CUDA.EnableCUDAGraph:
+		return errors.New("sessions: shared, but cuda.enable_cuda_graph replays one captured run at a time per session; use auto or per_instance")
+	}
+	return nil
+}
+
+// shares says whether the instances placed at p share one session. Auto
+// shares where that changes nothing but memory: on the CPU with one
+// intra-op thread, each concurrent run computes on its caller's thread as
+// it would in a session of its own. A session has one intra-op pool, so
+// shared instances with more threads would split one pool of that size
+// where separate sessions have a pool each. On a GPU provider sharing has
+// not been measured, so auto keeps a session per instance there.
+func (c SessionConfig) shares(p Placement) bool {
+	switch c.SessionMode {
+	case SessionsShared:
+		return true
+	case SessionsAuto:
+		return p.Provider == ProviderCPU && c.IntraOpThreads == 1
+	}
+	return false
 }
 
 func (c CUDAConfig) validate() error {

@@ -2,7 +2,7 @@ package runtime
 
 import "fmt"
 
-// Placement is where one session runs: a provider and, for the GPU
+// Placement is where one instance runs: a provider and, for the GPU
 // providers, a CUDA device id (-1 on the CPU).
 type Placement struct {
 	Provider string
@@ -25,8 +25,9 @@ func (c SessionConfig) gpus() []int {
 	return c.GPUs
 }
 
-// Sessions is how many sessions the config makes: instances, times the
-// GPUs for a GPU provider.
+// Sessions is how many instances the config makes, and so the most
+// sessions: instances, times the GPUs for a GPU provider. Instances that
+// share a session (SessionMode) make fewer.
 func (c SessionConfig) Sessions() int {
 	if c.Provider == ProviderCPU {
 		return c.Instances
@@ -34,7 +35,7 @@ func (c SessionConfig) Sessions() int {
 	return c.Instances * len(c.gpus())
 }
 
-// Plan says where each session of a config goes. GPU sessions take the
+// Plan says where each instance of a config goes. GPU sessions take the
 // devices in turn (0, 1, 0, 1 for instances 2 on gpus [0, 1]) so that the
 // first sessions of a version, the ones a lightly loaded batcher keeps
 // busy, are already spread over every GPU. It is pure: it looks at no

@@ -43,6 +43,13 @@ func Model(tb testing.TB, name string, inputs, outputs []TensorIO, nodes []Node)
 		}
 		g.Node = append(g.Node, np)
 	}
+	return encodeModel(tb, g)
+}
+
+// encodeModel wraps g as an IR 8, opset 13 model and encodes it the same
+// way every time.
+func encodeModel(tb testing.TB, g *pb.GraphProto) []byte {
+	tb.Helper()
 	m := &pb.ModelProto{
 		IrVersion:    proto.Int64(8),
 		OpsetImport:  []*pb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(13)}},
