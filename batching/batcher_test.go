@@ -428,3 +428,31 @@ func BenchmarkSubmitParallel(b *testing.B) {
 		}
 	})
 }
+
+// TestIdleDispatch: with idle_dispatch a lone call on an idle version runs
+// at once, however long the delay; while another batch runs, a free
+// instance still waits for company.
+func TestIdleDispatch(t *testing.T) {
+	r := newRecorder()
+	r.gate = make(chan struct{})
+	cfg := DefaultConfig()
+	cfg.Instances, cfg.MaxBatchSize, cfg.MaxQueueDelay, cfg.IdleDispatch = 2, 3, time.Hour, true
+	b := newBatcher(t, cfg, r)
+	busy := submitAsync(b, item(0, 1), 0) // idle: runs at once, and holds one instance at the gate
+	<-r.started
+	first := submitAsync(b, item(1, 1), 0)
+	waitQueued(t, b, 1) // another batch runs: the free instance waits for company
+	rest := []chan error{submitAsync(b, item(2, 1), 0)}
+	waitQueued(t, b, 2) // the batch is not full yet: still waiting
+	rest = append(rest, submitAsync(b, item(3, 1), 0))
+	<-r.started // full: it runs beside the held one
+	close(r.gate)
+	for _, ch := range append(rest, first, busy) {
+		if err := <-ch; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := r.got(); len(got) != 2 || len(got[0]) != 1 || len(got[1]) != 3 {
+		t.Errorf("batches = %v, want [[0] [1 2 3]]: the lone call at once, then a full batch", got)
+	}
+}

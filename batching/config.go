@@ -15,6 +15,13 @@ type Config struct {
 	PreferredBatchSizes []int
 	// MaxQueueDelay is how long a batch may wait for more calls.
 	MaxQueueDelay time.Duration
+	// IdleDispatch lets a batch wait for more calls only while another of
+	// the version's batches runs: a call that finds every instance idle
+	// runs at once. Where batching pays (a model reading much more weight
+	// than it computes on one row), the delay then buys batches under load
+	// and costs nothing to a lone caller; off, the delay applies to every
+	// batch, as Triton's max_queue_delay_microseconds does.
+	IdleDispatch bool
 	// MaxQueueSize bounds the calls waiting; beyond it calls are rejected.
 	MaxQueueSize int
 	// DefaultTimeout bounds a call from arrival to answer; 0 means none

@@ -55,7 +55,8 @@ func (b *Batcher) next(bt *Batch, timer *time.Timer) bool {
 		now := time.Now()
 		head := b.q.first(now, b.cfg.MaxPriorityWait)
 		ready := b.gather(head, bt)
-		if wait := head.enqueued.Add(b.cfg.MaxQueueDelay).Sub(now); !ready && !b.closed && wait > 0 {
+		idle := b.cfg.IdleDispatch && b.stats.inflight.Load() == 0 // nothing runs: no company is on its way soon
+		if wait := head.enqueued.Add(b.cfg.MaxQueueDelay).Sub(now); !ready && !idle && !b.closed && wait > 0 {
 			b.mu.Unlock()
 			timer.Reset(wait)
 			select {

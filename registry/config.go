@@ -92,11 +92,14 @@ type Batching struct {
 	MaxBatchSize        int      `json:"max_batch_size"`
 	PreferredBatchSizes []int    `json:"preferred_batch_sizes"`
 	MaxQueueDelay       Duration `json:"max_queue_delay"`
-	MaxQueueSize        int      `json:"max_queue_size"`
-	DefaultTimeout      Duration `json:"default_timeout"`
-	PriorityLevels      int      `json:"priority_levels"`
-	DefaultPriority     int      `json:"default_priority"`
-	MaxPriorityWait     Duration `json:"max_priority_wait"`
+	// IdleDispatch runs a call that finds every instance idle at once;
+	// max_queue_delay then applies only while another batch runs.
+	IdleDispatch    bool     `json:"idle_dispatch"`
+	MaxQueueSize    int      `json:"max_queue_size"`
+	DefaultTimeout  Duration `json:"default_timeout"`
+	PriorityLevels  int      `json:"priority_levels"`
+	DefaultPriority int      `json:"default_priority"`
+	MaxPriorityWait Duration `json:"max_priority_wait"`
 	// WorkerNice lowers the scheduling priority of the threads inference
 	// runs on (1 to 19; 0 leaves them as the server's): see batching.Config.
 	WorkerNice int `json:"worker_nice"`
@@ -130,6 +133,7 @@ func (c ModelConfig) batcherConfig() batching.Config {
 		MaxBatchSize:        c.MaxBatchSize,
 		PreferredBatchSizes: c.PreferredBatchSizes,
 		MaxQueueDelay:       time.Duration(c.MaxQueueDelay),
+		IdleDispatch:        c.IdleDispatch,
 		MaxQueueSize:        c.MaxQueueSize,
 		DefaultTimeout:      time.Duration(c.DefaultTimeout),
 		PriorityLevels:      c.PriorityLevels,

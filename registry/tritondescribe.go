@@ -201,6 +201,9 @@ func tritonModelParameters(cfg ModelConfig) map[string]*tritonpb.ModelParameter 
 	if cfg.AllowSpinning {
 		p["sluice.allow_spinning"] = "1"
 	}
+	if cfg.IdleDispatch {
+		p["sluice.idle_dispatch"] = "1"
+	}
 	if cfg.SessionMode != def.SessionMode {
 		p["sluice.sessions"] = cfg.SessionMode
 	}

@@ -249,6 +249,7 @@ var modelParameters = map[string]func(*ModelConfig, string) error{
 	},
 	"sluice.fallback":       func(c *ModelConfig, v string) error { c.Fallback = v; return nil },
 	"sluice.sessions":       func(c *ModelConfig, v string) error { c.SessionMode = v; return nil },
+	"sluice.idle_dispatch":  func(c *ModelConfig, v string) (err error) { c.IdleDispatch, err = parseFlag(v); return err },
 	"sluice.allow_spinning": func(c *ModelConfig, v string) (err error) { c.AllowSpinning, err = parseFlag(v); return err },
 	"sluice.traffic": func(c *ModelConfig, v string) error {
 		dec := json.NewDecoder(bytes.NewReader([]byte(v)))
