@@ -150,9 +150,6 @@ func vmRSS(tb testing.TB) int64 {
 // each: on a 117 MB model, every instance past the first adds at most a
 // tenth of the model's size to the memory in use.
 func TestSharedInstancesHoldOneCopyOfWeights(t *testing.T) {
-	if testing.Short() {
-		t.Skip("writes and loads a 117 MB model")
-	}
 	path := ortest.BigMLP(t, t.TempDir())
 	one := measureWeights(t, weightsSpec{Path: path, Mode: runtime.SessionsShared, Instances: 1}, liveMalloc)
 	four := measureWeights(t, weightsSpec{Path: path, Mode: runtime.SessionsShared, Instances: 4}, liveMalloc)
