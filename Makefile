@@ -65,7 +65,7 @@ proto:
 		--plugin=protoc-gen-go=.cache/bin/protoc-gen-go \
 		--plugin=protoc-gen-go-grpc=.cache/bin/protoc-gen-go-grpc \
 		--go_out=tritonpb --go_opt=paths=source_relative \
-		--go-grpc_out=tritonpb --go-grpc_opt=paths=source_relative \
+		--go-grpc_out=tritonpb --go-grpc_opt=paths=source_relative,require_unimplemented_servers=false \
 		model_config.proto grpc_service.proto
 
 run: ort models build

@@ -97,7 +97,8 @@ func TestInvalidArguments(t *testing.T) {
 		}),
 		`datatype "FLOAT" is not one of`: bad(func(r *tritonpb.ModelInferRequest) { r.Inputs[0].Datatype = "FLOAT" }),
 		`model_name: empty`:              bad(func(r *tritonpb.ModelInferRequest) { r.ModelName = "" }),
-		`shared memory is not supported`: bad(func(r *tritonpb.ModelInferRequest) {
+		`shared memory region "r" is not registered`: bad(func(r *tritonpb.ModelInferRequest) {
+			r.RawInputContents = nil
 			r.Inputs[0].Parameters = map[string]*tritonpb.InferParameter{"shared_memory_region": {ParameterChoice: &tritonpb.InferParameter_StringParam{StringParam: "r"}}}
 		}),
 		`parameter priority: true, expected a level`: bad(func(r *tritonpb.ModelInferRequest) {

@@ -17,15 +17,18 @@ import (
 // a tensor.Request only once the call is admitted, so a refused call costs
 // no conversion.
 type call struct {
-	in  *tritonpb.ModelInferRequest
-	req tensor.Request
+	in   *tritonpb.ModelInferRequest
+	req  tensor.Request
+	shm  *regions
+	held []*region        // shared-memory regions the call reads or writes, held until it ends
+	out  map[string][]byte // outputs to write into shared memory, by name
 }
 
-// Request converts the message. Raw contents are used in place: the
-// message lives until the reply is sent, and the batcher copies inputs
-// before it lets a caller go.
+// Request converts the message. Raw contents and shared memory are used
+// in place: the message lives until the reply is sent, a region while the
+// call holds it, and the batcher copies inputs before it lets a caller go.
 func (c *call) Request() (*tensor.Request, error) {
-	if err := toRequest(c.in, &c.req); err != nil {
+	if err := c.convert(); err != nil {
 		return nil, err
 	}
 	return &c.req, nil
@@ -55,12 +58,13 @@ func (s *Server) infer(ctx context.Context, in *tritonpb.ModelInferRequest) (*tr
 	}
 	ictx, cancel := context.WithTimeout(ctx, s.cfg.InferTimeout)
 	defer cancel()
-	c := &call{in: in}
+	c := &call{in: in, shm: &s.shm}
+	defer func() { s.shm.release(c.held) }()
 	resp, err := s.models.InferDeferred(ictx, in.ModelName, in.ModelVersion, firstMetadata(ctx, s.cfg.RoutingKey), c)
 	if err != nil {
 		return nil, err
 	}
-	return toResponse(resp), nil
+	return c.response(resp)
 }
 
 // presentedKey reads "authorization: Bearer <key>", else "sluice-api-key",
@@ -73,13 +77,15 @@ func presentedKey(ctx context.Context) []byte {
 	return []byte(firstMetadata(ctx, "sluice-api-key"))
 }
 
-// toRequest converts a ModelInferRequest. Each input's data is either its
-// entry of raw_input_contents (all inputs or none, in the order of inputs)
-// or its typed contents, never both.
-func toRequest(in *tritonpb.ModelInferRequest, req *tensor.Request) error {
-	raw := in.RawInputContents
-	if len(raw) > 0 && len(raw) != len(in.Inputs) {
-		return tensor.Errorf(tensor.InvalidArgument, "raw_input_contents: %d entries for %d inputs; expected one per input, in the order of inputs", len(raw), len(in.Inputs))
+// convert fills c.req from the message. Each input's data is its
+// shared-memory region, or its entry of raw_input_contents (which, when
+// used, holds one entry per input not in shared memory, in order), or its
+// typed contents.
+func (c *call) convert() error {
+	in, req := c.in, &c.req
+	raw, rawUsed := in.RawInputContents, len(in.RawInputContents) > 0
+	if rawUsed && len(raw) != rawInputs(in) {
+		return tensor.Errorf(tensor.InvalidArgument, "raw_input_contents: %d entries for %d inputs not in shared memory; expected one each, in the order of inputs", len(raw), rawInputs(in))
 	}
 	params, err := parameters("parameters", in.Parameters)
 	if err != nil {
@@ -88,21 +94,28 @@ func toRequest(in *tritonpb.ModelInferRequest, req *tensor.Request) error {
 	req.ID, req.Parameters = in.Id, params
 	req.Inputs = make([]tensor.Tensor, len(in.Inputs))
 	for i, t := range in.Inputs {
-		if _, ok := t.Parameters["shared_memory_region"]; ok {
-			return tensor.Errorf(tensor.InvalidArgument, "input %q: shared memory is not supported; send the tensor in raw_input_contents or contents", t.Name)
-		}
 		dt, err := tensor.ParseDataType(t.Datatype)
 		if err != nil {
 			return tensor.Errorf(tensor.InvalidArgument, "input %q: %w", t.Name, err)
 		}
-		var data []byte
-		if len(raw) > 0 {
-			if f := populated(t.Contents); f != "" {
-				return tensor.Errorf(tensor.InvalidArgument, "input %q: both raw_input_contents and contents.%s; expected one", t.Name, f)
-			}
-			data = raw[i]
-		} else if data, err = contentsBytes(t.Name, dt, t.Contents); err != nil {
+		data, inShm, err := c.shm.use("input", t.Name, t.Parameters, &c.held)
+		if err != nil {
 			return err
+		}
+		from := "raw_input_contents"
+		if inShm {
+			from = "shared memory"
+		}
+		switch f := populated(t.Contents); {
+		case (inShm || rawUsed) && f != "":
+			return tensor.Errorf(tensor.InvalidArgument, "input %q: both %s and contents.%s; expected one", t.Name, from, f)
+		case inShm:
+		case rawUsed:
+			data, raw = raw[0], raw[1:]
+		default:
+			if data, err = contentsBytes(t.Name, dt, t.Contents); err != nil {
+				return err
+			}
 		}
 		req.Inputs[i] = tensor.Tensor{Name: t.Name, DataType: dt, Shape: t.Shape, Data: data}
 		if err := req.Inputs[i].CheckData(); err != nil {
@@ -111,26 +124,59 @@ func toRequest(in *tritonpb.ModelInferRequest, req *tensor.Request) error {
 	}
 	req.Outputs = req.Outputs[:0]
 	for _, o := range in.Outputs {
-		if _, ok := o.Parameters["shared_memory_region"]; ok {
-			return tensor.Errorf(tensor.InvalidArgument, "output %q: shared memory is not supported; outputs come back in raw_output_contents", o.Name)
+		dst, inShm, err := c.shm.use("output", o.Name, o.Parameters, &c.held)
+		if err != nil {
+			return err
+		}
+		if inShm {
+			if c.out == nil {
+				c.out = map[string][]byte{}
+			}
+			c.out[o.Name] = dst
 		}
 		req.Outputs = append(req.Outputs, tensor.OutputRequest{Name: o.Name})
 	}
 	return nil
 }
 
-// toResponse answers with every output's bytes in raw_output_contents, as
-// Triton's gRPC endpoint does; the bytes are the response's own, not
-// copied.
-func toResponse(r *tensor.Response) *tritonpb.ModelInferResponse {
+// rawInputs counts the inputs raw_input_contents must cover: those not in
+// shared memory, as Triton's clients send them.
+func rawInputs(in *tritonpb.ModelInferRequest) int {
+	n := 0
+	for _, t := range in.Inputs {
+		if _, ok := t.Parameters["shared_memory_region"]; !ok {
+			n++
+		}
+	}
+	return n
+}
+
+// response answers with every output's bytes in raw_output_contents, as
+// Triton's gRPC endpoint does (the bytes are the response's own, not
+// copied), except those the caller asked for in shared memory: written
+// there, with an empty entry that keeps the others at their index.
+func (c *call) response(r *tensor.Response) (*tritonpb.ModelInferResponse, error) {
 	out := &tritonpb.ModelInferResponse{ModelName: r.ModelName, ModelVersion: r.ModelVersion, Id: r.ID,
 		Outputs:           make([]*tritonpb.ModelInferResponse_InferOutputTensor, len(r.Outputs)),
 		RawOutputContents: make([][]byte, len(r.Outputs))}
-	for i, t := range r.Outputs {
-		out.Outputs[i] = &tritonpb.ModelInferResponse_InferOutputTensor{Name: t.Name, Datatype: t.DataType.String(), Shape: t.Shape}
-		out.RawOutputContents[i] = t.Data
+	for i := range r.Outputs {
+		t := &r.Outputs[i]
+		o := &tritonpb.ModelInferResponse_InferOutputTensor{Name: t.Name, Datatype: t.DataType.String(), Shape: t.Shape}
+		out.Outputs[i] = o
+		dst, inShm := c.out[t.Name]
+		if !inShm {
+			out.RawOutputContents[i] = t.Data
+			continue
+		}
+		if len(t.Data) > len(dst) {
+			return nil, tensor.Errorf(tensor.InvalidArgument, "output %q: %d bytes do not fit the %d of its shared memory region", t.Name, len(t.Data), len(dst))
+		}
+		copy(dst, t.Data)
+		o.Parameters = map[string]*tritonpb.InferParameter{
+			"shared_memory_byte_size": {ParameterChoice: &tritonpb.InferParameter_Int64Param{Int64Param: int64(len(t.Data))}},
+		}
 	}
-	return out
+	return out, nil
 }
 
 // parameters converts request parameters to the values registry reads

@@ -73,6 +73,9 @@ type Config struct {
 	RoutingKey string
 	// AccessLog writes one info line per call.
 	AccessLog bool
+	// LogLevel is the process log's level, which LogSettings reads and
+	// sets; nil leaves it fixed at info as far as LogSettings can tell.
+	LogLevel *slog.LevelVar
 }
 
 // Version is reported by ServerMetadata, the same as HTTP's GET /v2.
@@ -80,7 +83,6 @@ const Version = "0.1.0"
 
 // Server is the gRPC front door.
 type Server struct {
-	tritonpb.UnimplementedGRPCInferenceServiceServer
 	cfg      Config
 	models   Models
 	rollouts Rollouts
@@ -89,7 +91,10 @@ type Server struct {
 	grpc     *grpc.Server
 	calls    *prometheus.CounterVec
 	draining atomic.Bool // Serve's context ended: ServerReady says false while calls finish
+	shm      regions     // system shared-memory regions clients registered
 }
+
+var _ tritonpb.GRPCInferenceServiceServer = (*Server)(nil)
 
 // New builds the door; Serve starts it. It fails only on a TLS pair the
 // HTTP server could not read either.
@@ -156,6 +161,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, drain time.Duration
 		s.grpc.Stop()
 		<-stopped
 	}
+	s.shm.closeAll() // no call runs any more
 	if err := <-done; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 		return err
 	}

@@ -8,9 +8,9 @@ import (
 	"github.com/sluice-serving/sluice/tritonpb"
 )
 
-// extensions are the protocol extensions Sluice serves, as GET /v2 lists
-// them.
-var extensions = []string{"binary_tensor_data", "statistics", "model_repository", "model_configuration"}
+// extensions are the protocol extensions this door serves: GET /v2's,
+// and Triton's system shared memory, which only gRPC offers.
+var extensions = []string{"binary_tensor_data", "statistics", "model_repository", "model_configuration", "system_shared_memory", "logging"}
 
 // ServerLive answers while the process serves at all.
 func (s *Server) ServerLive(context.Context, *tritonpb.ServerLiveRequest) (*tritonpb.ServerLiveResponse, error) {

@@ -310,7 +310,7 @@ func (c *gRPCInferenceServiceClient) LogSettings(ctx context.Context, in *LogSet
 }
 
 // GRPCInferenceServiceServer is the server API for GRPCInferenceService service.
-// All implementations must embed UnimplementedGRPCInferenceServiceServer
+// All implementations should embed UnimplementedGRPCInferenceServiceServer
 // for forward compatibility.
 //
 // The inference server's gRPC endpoints.
@@ -355,10 +355,9 @@ type GRPCInferenceServiceServer interface {
 	TraceSetting(context.Context, *TraceSettingRequest) (*TraceSettingResponse, error)
 	// Read and update log settings.
 	LogSettings(context.Context, *LogSettingsRequest) (*LogSettingsResponse, error)
-	mustEmbedUnimplementedGRPCInferenceServiceServer()
 }
 
-// UnimplementedGRPCInferenceServiceServer must be embedded to have
+// UnimplementedGRPCInferenceServiceServer should be embedded to have
 // forward compatible implementations.
 //
 // NOTE: this should be embedded by value instead of pointer to avoid a nil
@@ -425,8 +424,7 @@ func (UnimplementedGRPCInferenceServiceServer) TraceSetting(context.Context, *Tr
 func (UnimplementedGRPCInferenceServiceServer) LogSettings(context.Context, *LogSettingsRequest) (*LogSettingsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method LogSettings not implemented")
 }
-func (UnimplementedGRPCInferenceServiceServer) mustEmbedUnimplementedGRPCInferenceServiceServer() {}
-func (UnimplementedGRPCInferenceServiceServer) testEmbeddedByValue()                              {}
+func (UnimplementedGRPCInferenceServiceServer) testEmbeddedByValue() {}
 
 // UnsafeGRPCInferenceServiceServer may be embedded to opt out of forward compatibility for this service.
 // Use of this interface is not recommended, as added methods to GRPCInferenceServiceServer will

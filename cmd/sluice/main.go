@@ -120,7 +120,7 @@ func serve(ctx context.Context, args, environ []string, stderr io.Writer) error 
 	if help || err != nil {
 		return err
 	}
-	log := newLogger(cfg.Log, stderr)
+	log, level := newLogger(cfg.Log, stderr)
 	runtime.SetLogger(log) // a provider that falls back to the CPU says so here
 	lib, err := initRuntime(cfg.Runtime.Library)
 	if err != nil {
@@ -129,7 +129,7 @@ func serve(ctx context.Context, args, environ []string, stderr io.Writer) error 
 	defer runtime.Shutdown()
 	log.Info("onnx runtime loaded", "version", runtime.Version(), "library", lib)
 
-	return runServe(ctx, cfg, log)
+	return runServe(ctx, cfg, log, level)
 }
 
 // runServe opens the port first, so probes meet a starting server (live
@@ -138,7 +138,7 @@ func serve(ctx context.Context, args, environ []string, stderr io.Writer) error 
 // finishes those in flight, the loops stop, the rollout controller stops
 // its shadow workers, the registry drains every queue, and the runtime
 // goes last (serve's deferred Shutdown).
-func runServe(ctx context.Context, cfg config.Config, log *slog.Logger) error {
+func runServe(ctx context.Context, cfg config.Config, log *slog.Logger, level *slog.LevelVar) error {
 	promReg := prometheus.NewRegistry()
 	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg, err := registry.New(cfg.Repository, log, promReg)
@@ -181,7 +181,7 @@ func runServe(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	defer stopServing()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(sctx, ln, drainTime) }()
-	grpcAddr, err := serveGRPC(sctx, cfg, reg, ctl, srv, promReg, log)
+	grpcAddr, err := serveGRPC(sctx, cfg, reg, ctl, srv, promReg, log, level)
 	if err != nil {
 		stopServing()
 		<-served
@@ -240,7 +240,7 @@ type grpcDoor struct {
 
 // serveGRPC opens server.grpc_addr and serves Triton's gRPC service on it
 // until ctx ends; the HTTP server lends it its access control.
-func serveGRPC(ctx context.Context, cfg config.Config, reg *registry.Registry, ctl *rollout.Controller, srv *server.Server, promReg *prometheus.Registry, log *slog.Logger) (grpcDoor, error) {
+func serveGRPC(ctx context.Context, cfg config.Config, reg *registry.Registry, ctl *rollout.Controller, srv *server.Server, promReg *prometheus.Registry, log *slog.Logger, level *slog.LevelVar) (grpcDoor, error) {
 	if cfg.Server.GRPCAddr == "" {
 		return grpcDoor{wait: func() {}}, nil
 	}
@@ -252,7 +252,7 @@ func serveGRPC(ctx context.Context, cfg config.Config, reg *registry.Registry, c
 	gs, err := grpcserver.New(grpcserver.Config{
 		Addr: gln.Addr().String(), MaxMessageBytes: sc.MaxBodyBytes, MaxStreams: grpcStreams,
 		InferTimeout: sc.InferTimeout, ControlTimeout: sc.ControlTimeout,
-		RoutingKey: strings.ToLower(sc.RoutingHeader), AccessLog: sc.AccessLog,
+		RoutingKey: strings.ToLower(sc.RoutingHeader), AccessLog: sc.AccessLog, LogLevel: level,
 	}, reg, ctl, srv.Gate(), log)
 	if err != nil {
 		gln.Close()
@@ -411,12 +411,14 @@ func libraryPath(configured string) (string, error) {
 	return "", err
 }
 
-func newLogger(c config.LogConfig, w io.Writer) *slog.Logger {
-	var level slog.Level
+// newLogger is the process log, with its level in a LevelVar so that the
+// gRPC door's LogSettings can change it while serving.
+func newLogger(c config.LogConfig, w io.Writer) (*slog.Logger, *slog.LevelVar) {
+	level := new(slog.LevelVar)
 	_ = level.UnmarshalText([]byte(c.Level)) // validated by config
 	opts := &slog.HandlerOptions{Level: level}
 	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		return slog.New(slog.NewJSONHandler(w, opts)), level
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(slog.NewTextHandler(w, opts)), level
 }
