@@ -20,7 +20,7 @@ type call struct {
 	in   *tritonpb.ModelInferRequest
 	req  tensor.Request
 	shm  *regions
-	held []*region        // shared-memory regions the call reads or writes, held until it ends
+	held []*region         // shared-memory regions the call reads or writes, held until it ends
 	out  map[string][]byte // outputs to write into shared memory, by name
 }
 
