@@ -4,8 +4,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
-
-	"github.com/sluice-serving/sluice/tensor"
 )
 
 // Gate is this server's access control lent to another front door (the
@@ -29,10 +27,6 @@ func (g Gate) AdmitInference(key []byte, model string) error {
 		return nil
 	}
 	g.s.refused.access(statusOf(err))
-	var rl *rateLimited
-	if errors.As(err, &rl) {
-		return tensor.WithKind(tensor.ResourceExhausted, err)
-	}
 	return err
 }
 

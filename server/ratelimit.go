@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/sluice-serving/sluice/tensor"
 )
 
 // limit is one token bucket with the words a refusal names it by.
@@ -29,11 +31,11 @@ func newLimit(what string, l RateLimit) *limit {
 func (l *limit) take(now time.Time) (*rate.Reservation, error) {
 	r := l.lim.ReserveN(now, 1)
 	if !r.OK() {
-		return nil, &rateLimited{what: l.what, rate: l.rate, wait: time.Hour}
+		return nil, tensor.WithKind(tensor.ResourceExhausted, &rateLimited{what: l.what, rate: l.rate, wait: time.Hour})
 	}
 	if d := r.DelayFrom(now); d > 0 {
 		r.CancelAt(now)
-		return nil, &rateLimited{what: l.what, rate: l.rate, wait: d}
+		return nil, tensor.WithKind(tensor.ResourceExhausted, &rateLimited{what: l.what, rate: l.rate, wait: d})
 	}
 	return r, nil
 }

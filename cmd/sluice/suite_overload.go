@@ -3,14 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	goruntime "runtime"
 	"slices"
-	"syscall"
 	"time"
 
 	"github.com/sluice-serving/sluice/bench"
@@ -114,20 +110,12 @@ func fmtUnit(v float64, unit string) string {
 // overloadOnce serves models/ppocr-cls from a fresh `sluice serve` process
 // and measures it overloaded.
 func (s *suite) overloadOnce(ctx context.Context, d time.Duration) (*bench.OverloadResult, error) {
-	repo, err := os.MkdirTemp("", "sluice-overload-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(repo)
-	if err := os.CopyFS(filepath.Join(repo, "ppocr-cls"), os.DirFS("models/ppocr-cls")); err != nil {
-		return nil, err
-	}
-	addr, pid, stop, err := startServeProcess(ctx, repo)
+	p, stop, err := serveRepo(ctx, "ppocr-cls", "models/ppocr-cls", "")
 	if err != nil {
 		return nil, err
 	}
 	defer stop()
-	url := "http://" + addr
+	url := "http://" + p.addr
 	c := client.New(url, 2048)
 	if err := waitFor(ctx, c); err != nil {
 		return nil, err
@@ -137,46 +125,6 @@ func (s *suite) overloadOnce(ctx context.Context, d time.Duration) (*bench.Overl
 	if cfg.Call.Inputs, err = bench.RandomInputs(ctx, c, "ppocr-cls", "", 1, map[string][]int64{"x": {1, 3, 48, 192}}); err != nil {
 		return nil, err
 	}
-	cfg.URL, cfg.Duration, cfg.ServerPID, cfg.Watcher = url, d, pid, processWatcher
+	cfg.URL, cfg.Duration, cfg.ServerPID, cfg.Watcher = url, d, p.pid, processWatcher
 	return bench.Overload(ctx, cfg, nil)
-}
-
-// startServeProcess starts `sluice serve` on repo as a child process on a
-// loopback port the kernel chooses, and returns where it listens, its
-// process id and how to stop it (SIGTERM, then wait).
-func startServeProcess(ctx context.Context, repo string) (addr string, pid int, stop func(), err error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return "", 0, nil, err
-	}
-	cmd := exec.Command(exe, "serve", "-server.addr", "127.0.0.1:0", "-server.grpc_addr", "127.0.0.1:0", "-repository.path", repo,
-		"-repository.control_mode", "none", "-log.format", "json", "-log.level", "info")
-	logs := &addrLog{addr: make(chan string, 1)}
-	cmd.Stderr, cmd.Stdout = logs, nil
-	if err := cmd.Start(); err != nil {
-		return "", 0, nil, err
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stop = func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}
-	select {
-	case addr = <-logs.addr:
-		return addr, cmd.Process.Pid, stop, nil
-	case err := <-exited:
-		return "", 0, nil, fmt.Errorf("sluice serve exited before serving: %v", err)
-	case <-ctx.Done():
-		stop()
-		return "", 0, nil, ctx.Err()
-	case <-time.After(2 * time.Minute):
-		stop()
-		return "", 0, nil, errors.New("sluice serve did not say where it serves within 2 minutes")
-	}
 }
