@@ -180,6 +180,9 @@ func (b *Batcher) execute(inst int, bt *Batch) {
 	if err != nil {
 		err = fmt.Errorf("batch of %d calls (%d rows) failed: %w", len(bt.Items), bt.Rows, err)
 	}
+	// Counted before any caller is answered: a caller that reads the
+	// statistics after its answer finds its batch in them.
+	b.stats.observeBatch(bt, start, end)
 	b.mu.Lock()
 	for _, it := range bt.Items {
 		if (it.state == stateCopying || it.state == stateRunning) && !it.deadline.IsZero() && end.After(it.deadline) {
@@ -198,5 +201,4 @@ func (b *Batcher) execute(inst int, bt *Batch) {
 		it.batch = nil
 	}
 	b.mu.Unlock()
-	b.stats.observeBatch(bt, start, end)
 }
