@@ -18,18 +18,30 @@ type Batcher struct {
 	stats *Stats
 	log   *slog.Logger // where a panicking run is reported
 
-	mu     sync.Mutex // guards q, dl, closed and the guarded fields of Items and Batches
+	mu     sync.Mutex // guards q, dl, closed, free and the guarded fields of Items and Batches
 	q      levels
 	dl     deadlines
 	closed bool
+	// free lists the instances no batch holds. Whoever takes one from it
+	// (a worker, or a caller running its own call) is that instance's only
+	// user until it puts the index back.
+	free []int
+	// batches[i] is the Batch reused by whoever holds instance i; its ctx
+	// and stop are changed only by that holder, under mu.
+	batches []*Batch
+	// inline lets a caller that finds the queue empty and an instance free
+	// run its call on its own goroutine, sparing the hand-off to a worker
+	// and back (two wake-ups that cost more than a small model's run).
+	// Off under WorkerNice: the caller's thread does not have its niceness.
+	inline bool
 
 	wake     chan struct{} // cap 1: the queue changed; a free worker looks
 	dlWake   chan struct{} // cap 1: the earliest deadline changed
 	stopping chan struct{} // closed by Close: workers drain, then exit
 	abort    context.Context
 	abortAll context.CancelFunc // cancels running batches when a drain runs out of time
-	workers  sync.WaitGroup
-	expirer  chan struct{} // closed when the expiry goroutine has exited
+	workers  sync.WaitGroup     // worker goroutines and calls running inline
+	expirer  chan struct{}      // closed when the expiry goroutine has exited
 }
 
 // New starts a batcher with one worker per instance and one expiry timer.
@@ -51,9 +63,16 @@ func New(cfg Config, run RunFunc, stats *Stats, opts ...Option) (*Batcher, error
 		o(b)
 	}
 	b.abort, b.abortAll = context.WithCancel(context.Background())
+	b.inline = cfg.WorkerNice == 0
 	for i := range cfg.Instances {
+		bt := &Batch{b: b}
+		bt.ctx, bt.stop = context.WithCancel(b.abort)
+		b.batches = append(b.batches, bt)
+		b.free = append(b.free, cfg.Instances-1-i) // instance 0 is taken first
+	}
+	for range cfg.Instances {
 		b.workers.Add(1)
-		go b.worker(i)
+		go b.worker()
 	}
 	go b.expire()
 	return b, nil
@@ -77,6 +96,11 @@ func signal(c chan struct{}) {
 // timeout (0: none). priority is a level from 1 (first) to PriorityLevels;
 // 0 means the default. Admission never blocks: a full queue is an error at
 // once. After an error other than a rejection the Item must not be reused.
+//
+// A call that finds nothing queued and an instance free runs on the
+// caller's goroutine. Its deadline and Close's drain limit still stop it;
+// ctx's cancellation is then seen when the run ends, as the run is the
+// call's alone and stopping it saves nobody else's time.
 func (b *Batcher) Submit(ctx context.Context, it *Item, priority int, timeout time.Duration) error {
 	now := time.Now()
 	b.stats.Arrivals.Add(1)
@@ -91,6 +115,12 @@ func (b *Batcher) Submit(ctx context.Context, it *Item, priority int, timeout ti
 	if err := b.enqueue(it, now); err != nil {
 		b.mu.Unlock()
 		return err
+	}
+	if inst, ok := b.claim(it, now); ok {
+		b.mu.Unlock()
+		b.runInline(inst)
+		<-it.done // execute has released it
+		return it.err
 	}
 	b.mu.Unlock()
 	signal(b.wake)
@@ -247,6 +277,7 @@ func (b *Batcher) Close(ctx context.Context) error {
 	b.closed = true
 	b.mu.Unlock()
 	close(b.stopping)
+	signal(b.wake) // a worker waiting for an instance sees the close too
 	drained := make(chan struct{})
 	go func() { b.workers.Wait(); close(drained) }()
 	var err error

@@ -8,9 +8,9 @@ import (
 	"time"
 )
 
-// worker forms and runs batches for one instance until Close has drained
-// the queue. Its Batch and timer are reused from batch to batch.
-func (b *Batcher) worker(inst int) {
+// worker forms batches and runs each on a free instance until Close has
+// drained the queue. Its timer is reused from batch to batch.
+func (b *Batcher) worker() {
 	defer b.workers.Done()
 	if b.cfg.WorkerNice > 0 {
 		// A niceness belongs to a thread: the worker keeps one for its
@@ -18,40 +18,47 @@ func (b *Batcher) worker(inst int) {
 		// thread costs a hand-off between threads, so only then.
 		goruntime.LockOSThread()
 		if err := setThreadNice(b.cfg.WorkerNice); err != nil {
-			b.log.Warn("could not lower the instance thread's priority; it runs as the server's", "instance", inst, "worker_nice", b.cfg.WorkerNice, "error", err)
+			b.log.Warn("could not lower the instance thread's priority; it runs as the server's", "worker_nice", b.cfg.WorkerNice, "error", err)
 		}
 	}
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
-	bt := &Batch{b: b}
-	bt.ctx, bt.stop = context.WithCancel(b.abort)
-	for b.next(bt, timer) {
-		b.execute(inst, bt)
-		if bt.ctx.Err() != nil { // cancelled: the next batch needs a fresh one
-			bt.ctx, bt.stop = context.WithCancel(b.abort)
+	for {
+		inst, ok := b.next(timer)
+		if !ok {
+			return
 		}
+		b.execute(inst, b.batches[inst])
+		b.giveBack(inst)
 	}
-	bt.stop()
 }
 
-// next waits for work and takes the next batch into bt; false once the
-// batcher is closed and its queue empty.
-func (b *Batcher) next(bt *Batch, timer *time.Timer) bool {
+// next waits for work and a free instance, takes the next batch into that
+// instance's Batch and returns the instance; false once the batcher is
+// closed and its queue empty.
+func (b *Batcher) next(timer *time.Timer) (int, bool) {
 	b.mu.Lock()
 	for {
-		if b.q.n == 0 {
-			closed := b.closed
+		if b.q.n == 0 && b.closed {
 			b.mu.Unlock()
-			if closed {
-				return false
+			signal(b.wake) // a worker still waiting for an instance exits too
+			return 0, false
+		}
+		if b.q.n == 0 || len(b.free) == 0 {
+			stop := b.stopping
+			if b.q.n > 0 {
+				stop = nil // closing frees no instance: wait for one to come back
 			}
+			b.mu.Unlock()
 			select {
 			case <-b.wake:
-			case <-b.stopping:
+			case <-stop:
 			}
 			b.mu.Lock()
 			continue
 		}
+		inst := b.free[len(b.free)-1]
+		bt := b.batches[inst]
 		now := time.Now()
 		head := b.q.first(now, b.cfg.MaxPriorityWait)
 		ready := b.gather(head, bt)
@@ -68,13 +75,55 @@ func (b *Batcher) next(bt *Batch, timer *time.Timer) bool {
 			b.mu.Lock()
 			continue
 		}
+		b.free = b.free[:len(b.free)-1]
 		b.take(bt)
-		more := b.q.n > 0
+		more := b.q.n > 0 && len(b.free) > 0
 		b.mu.Unlock()
 		if more {
-			signal(b.wake) // another free worker can form the next batch
+			signal(b.wake) // another worker can form the next batch
 		}
-		return true
+		return inst, true
+	}
+}
+
+// claim takes a free instance for it, the call just queued, when it can run
+// at once on its caller's goroutine: nothing else waits, an instance is
+// free, and a worker would send it alone without waiting for company.
+// Under b.mu.
+func (b *Batcher) claim(it *Item, now time.Time) (int, bool) {
+	if !b.inline || b.q.n != 1 || len(b.free) == 0 {
+		return 0, false
+	}
+	inst := b.free[len(b.free)-1]
+	bt := b.batches[inst]
+	ready := b.gather(it, bt) || (b.cfg.IdleDispatch && b.stats.inflight.Load() == 0)
+	if !ready {
+		return 0, false
+	}
+	b.free = b.free[:len(b.free)-1]
+	b.take(bt)
+	b.workers.Add(1) // Close waits for this run as for a worker's (closed is false here)
+	return inst, true
+}
+
+// runInline runs the batch claim formed on inst on the caller's goroutine.
+func (b *Batcher) runInline(inst int) {
+	defer b.workers.Done()
+	b.execute(inst, b.batches[inst])
+	b.giveBack(inst)
+}
+
+// giveBack returns inst to the free list once its batch has answered.
+func (b *Batcher) giveBack(inst int) {
+	b.mu.Lock()
+	if bt := b.batches[inst]; bt.ctx.Err() != nil { // cancelled: the next batch needs a fresh one
+		bt.ctx, bt.stop = context.WithCancel(b.abort)
+	}
+	b.free = append(b.free, inst)
+	wake := b.q.n > 0 || b.closed
+	b.mu.Unlock()
+	if wake {
+		signal(b.wake) // a worker waiting for an instance has one
 	}
 }
 

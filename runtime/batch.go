@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	ort "github.com/yalue/onnxruntime_go"
@@ -24,8 +25,8 @@ type Timing struct {
 // RunBatch stacks the items along dimension 0 into instance's reused input
 // buffers, runs them as one inference and slices every output back to the
 // items. copied, when not nil, is called as soon as the items' input memory
-// is no longer read. The caller owns instance exclusively for the call; the
-// batcher's worker i is the only user of instance i.
+// is no longer read. The caller owns instance exclusively for the call: the
+// batcher lends instance i to one batch at a time.
 func (m *Model) RunBatch(ctx context.Context, instance int, items []BatchItem, copied func()) (Timing, error) {
 	return m.all[instance].runBatch(ctx, m.sig, items, copied)
 }
@@ -35,19 +36,24 @@ func (inst *instance) runBatch(ctx context.Context, sig Signature, items []Batch
 	t0 := time.Now()
 	ins, outs := inst.values[:len(sig.Inputs)], inst.values[len(sig.Inputs):]
 	clear(inst.values)
-	defer destroyAll(inst.values)
-	rows, err := inst.assemble(sig, items, ins)
+	inst.fresh = inst.fresh[:0]
+	defer func() { destroyAll(inst.fresh) }()
+	rows, shared, err := inst.assemble(sig, items, ins)
 	if err != nil {
 		return t, err
 	}
-	shared := len(items) > 1 // inputs were copied into inst.inBufs
 	if shared && copied != nil {
 		copied()
 	}
-	results, err := allocOutputs(sig, rows, outs)
+	results, err := inst.allocOutputs(sig, rows, outs)
 	t1 := time.Now()
 	if err == nil {
 		err = inst.runTerminable(ctx, ins, outs)
+		for i, v := range outs {
+			if v != nil && !inst.copyOut[i] && results[i].Data == nil {
+				inst.fresh = append(inst.fresh, v) // ORT allocated it
+			}
+		}
 	}
 	t2 := time.Now()
 	if !shared && copied != nil {
@@ -57,6 +63,10 @@ func (inst *instance) runBatch(ctx context.Context, sig Signature, items []Batch
 		return t, err
 	}
 	for i := range results {
+		if inst.copyOut[i] {
+			results[i].Data = slices.Clone(inst.keptOut[i].buf)
+			continue
+		}
 		if results[i].Data == nil {
 			if results[i], err = fromValue(outs[i], sig.Outputs[i]); err != nil {
 				return t, err
@@ -68,52 +78,66 @@ func (inst *instance) runBatch(ctx context.Context, sig Signature, items []Batch
 	return t, err
 }
 
-// assemble makes one ORT value per input: the lone item's own bytes, or
-// every item's bytes copied one after another into the reused buffer.
-// It returns the batch's rows (-1 for a model without a batch dimension).
-func (inst *instance) assemble(sig Signature, items []BatchItem, ins []ort.Value) (int64, error) {
-	rows := int64(-1)
+// assemble makes one ORT value per input: a kept value that the items'
+// bytes are copied into one after another, or, for a lone call's larger
+// input, a value over its own bytes. It returns the batch's rows (-1 for a
+// model without a batch dimension) and whether every input was copied.
+func (inst *instance) assemble(sig Signature, items []BatchItem, ins []ort.Value) (rows int64, copied bool, err error) {
+	rows = -1
 	if sig.Batched {
 		rows = 0
 		for _, it := range items {
 			rows += it.Inputs[0].Shape[0]
 		}
 	}
+	copied = true
 	for j := range sig.Inputs {
-		if len(items) == 1 {
-			v, err := newValue(&items[0].Inputs[j])
-			if err != nil {
-				return rows, err
+		first := &items[0].Inputs[j]
+		size := 0
+		for _, it := range items {
+			size += len(it.Inputs[j].Data)
+		}
+		if first.DataType == tensor.Bytes || (len(items) == 1 && size > smallInputBytes) {
+			// BYTES go to ORT as strings, which it copies in; a lone
+			// large input is wrapped where it lies, read during the run.
+			t := first
+			if len(items) > 1 {
+				t = stacked(first, items, j, rows)
 			}
+			v, err := newValue(t)
+			if err != nil {
+				return rows, false, err
+			}
+			inst.fresh = append(inst.fresh, v)
 			ins[j] = v
+			copied = copied && first.DataType == tensor.Bytes
 			continue
 		}
-		v, err := inst.stack(j, items, rows)
+		shape := first.Shape
+		if len(items) > 1 {
+			shape = append([]int64{rows}, first.Shape[1:]...)
+		}
+		k := &inst.keptIn[j]
+		v, err := k.over(shape, first.DataType, size, "input "+first.Name)
 		if err != nil {
-			return rows, err
+			return rows, false, err
+		}
+		buf := k.buf[:0]
+		for _, it := range items {
+			buf = append(buf, it.Inputs[j].Data...)
 		}
 		ins[j] = v
 	}
-	return rows, nil
+	return rows, copied, nil
 }
 
-// stack copies input j of every item into buffer j and wraps it.
-func (inst *instance) stack(j int, items []BatchItem, rows int64) (ort.Value, error) {
-	first := &items[0].Inputs[j]
-	shape := append([]int64{rows}, first.Shape[1:]...)
-	size := 0
-	for _, it := range items {
-		size += len(it.Inputs[j].Data)
-	}
-	if cap(inst.inBufs[j]) < size {
-		inst.inBufs[j] = make([]byte, size)
-	}
-	buf := inst.inBufs[j][:0]
+// stacked is input j of every item, BYTES elements one after another.
+func stacked(first *tensor.Tensor, items []BatchItem, j int, rows int64) *tensor.Tensor {
+	var buf []byte
 	for _, it := range items {
 		buf = append(buf, it.Inputs[j].Data...)
 	}
-	t := tensor.Tensor{Name: first.Name, DataType: first.DataType, Shape: shape, Data: buf}
-	return newValue(&t)
+	return &tensor.Tensor{Name: first.Name, DataType: first.DataType, Shape: append([]int64{rows}, first.Shape[1:]...), Data: buf}
 }
 
 // split gives each item its rows of every output. The batch's output

@@ -29,10 +29,13 @@ type Model struct {
 type instance struct {
 	session *ort.DynamicAdvancedSession // perhaps other instances' too
 	opts    *ort.RunOptions
-	// inBufs are the batch input buffers, one per input, grown to the
-	// largest batch seen and reused by every later batch.
-	inBufs [][]byte
-	values []ort.Value // scratch for the inputs' and outputs' ORT values
+	// keptIn and keptOut are values over the instance's own input and
+	// output buffers, one per input and output, reused while the shape
+	// stays; their buffers grow to the largest batch seen.
+	keptIn, keptOut []keptValue
+	values          []ort.Value // scratch for the inputs' and outputs' ORT values
+	fresh           []ort.Value // the values made for this run alone, released after it
+	copyOut         []bool      // outputs this run wrote into keptOut, copied out to the callers
 }
 
 // Load creates the sessions cfg plans (Plan) for the model file at path.
@@ -140,7 +143,8 @@ func newInstance(s *ort.DynamicAdvancedSession, sig Signature) (*instance, error
 		return nil, fmt.Errorf("creating run options: %w", err)
 	}
 	n := len(sig.Inputs)
-	return &instance{session: s, opts: ro, inBufs: make([][]byte, n), values: make([]ort.Value, n+len(sig.Outputs))}, nil
+	return &instance{session: s, opts: ro, keptIn: make([]keptValue, n), keptOut: make([]keptValue, len(sig.Outputs)),
+		values: make([]ort.Value, n+len(sig.Outputs)), copyOut: make([]bool, len(sig.Outputs))}, nil
 }
 
 func names(ios []IO) []string {
@@ -177,6 +181,7 @@ func (m *Model) Fallback() string { return m.fallback }
 // each. The caller must have stopped sending runs.
 func (m *Model) Close() {
 	for _, inst := range m.all {
+		inst.releaseKept()
 		inst.opts.Destroy()
 	}
 	for _, s := range m.sessions {

@@ -43,25 +43,37 @@ func splitBytes(b []byte) []string {
 	return out
 }
 
-// allocOutputs creates an output value over a fresh Go buffer for every
-// output whose shape is known before the run (dimension 0 is the batch);
-// the rest are left nil for ORT to allocate. results[i].Data is set for the
-// pre-allocated ones.
-func allocOutputs(sig Signature, batch int64, outs []ort.Value) ([]tensor.Tensor, error) {
+// allocOutputs makes an output value for every output whose shape is
+// known before the run (dimension 0 is the batch): a kept one for a small
+// output, copied out after the run (copyOut), or one over a fresh Go buffer
+// that goes to the callers as is (results[i].Data set). The rest are left
+// nil for ORT to allocate.
+func (inst *instance) allocOutputs(sig Signature, batch int64, outs []ort.Value) ([]tensor.Tensor, error) {
 	results := make([]tensor.Tensor, len(sig.Outputs))
+	clear(inst.copyOut)
 	for i, io := range sig.Outputs {
 		results[i] = tensor.Tensor{Name: io.Name, DataType: io.DataType}
 		shape, ok := knownShape(io.Dims, batch)
 		if !ok || io.DataType == tensor.Bytes || tensor.Elements(shape) == 0 {
 			continue
 		}
-		data := make([]byte, tensor.Elements(shape)*int64(io.DataType.Size()))
+		results[i].Shape = shape
+		n := tensor.Elements(shape) * int64(io.DataType.Size())
+		if n <= smallOutputBytes {
+			v, err := inst.keptOut[i].over(shape, io.DataType, int(n), "output "+io.Name)
+			if err != nil {
+				return nil, err
+			}
+			outs[i], inst.copyOut[i] = v, true
+			continue
+		}
+		data := make([]byte, n)
 		v, err := ort.NewCustomDataTensor(ort.NewShape(shape...), data, ortType(io.DataType))
 		if err != nil {
 			return nil, tensor.Errorf(tensor.Internal, "output %q: %w", io.Name, err)
 		}
-		outs[i] = v
-		results[i].Shape, results[i].Data = shape, data
+		inst.fresh = append(inst.fresh, v)
+		outs[i], results[i].Data = v, data
 	}
 	return results, nil
 }
