@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluice-serving/sluice/tensor"
@@ -18,9 +19,13 @@ type Batcher struct {
 	stats *Stats
 	log   *slog.Logger // where a panicking run is reported
 
-	mu     sync.Mutex // guards q, dl, closed, free and the guarded fields of Items and Batches
-	q      levels
-	dl     deadlines
+	mu sync.Mutex // guards q, dl, dlNext, closed, free and the guarded fields of Items and Batches
+	q  levels
+	dl deadlines
+	// dlNext is when the expiry timer is set to fire. Calls share a
+	// timeout, so a new deadline is rarely earlier: the timer is woken
+	// only then, not once per call.
+	dlNext time.Time
 	closed bool
 	// free lists the instances no batch holds. Whoever takes one from it
 	// (a worker, or a caller running its own call) is that instance's only
@@ -34,6 +39,9 @@ type Batcher struct {
 	// and back (two wake-ups that cost more than a small model's run).
 	// Off under WorkerNice: the caller's thread does not have its niceness.
 	inline bool
+
+	cpuStride atomic.Int32  // 1 or cpuStride: how many batches one CPU reading stands for
+	cpuTick   atomic.Uint32 // batches run, to pick the measured one in cpuStride
 
 	wake     chan struct{} // cap 1: the queue changed; a free worker looks
 	dlWake   chan struct{} // cap 1: the earliest deadline changed
@@ -64,6 +72,7 @@ func New(cfg Config, run RunFunc, stats *Stats, opts ...Option) (*Batcher, error
 	}
 	b.abort, b.abortAll = context.WithCancel(context.Background())
 	b.inline = cfg.WorkerNice == 0
+	b.cpuStride.Store(1)
 	for i := range cfg.Instances {
 		bt := &Batch{b: b}
 		bt.ctx, bt.stop = context.WithCancel(b.abort)
@@ -193,8 +202,8 @@ func (b *Batcher) enqueue(it *Item, now time.Time) error {
 	b.stats.queued.Add(1)
 	if !it.deadline.IsZero() {
 		b.dl.push(it)
-		if b.dl.peek() == it {
-			signal(b.dlWake)
+		if b.dl.peek() == it && it.deadline.Before(b.dlNext) {
+			signal(b.dlWake) // the expiry timer would wake too late for it
 		}
 	}
 	return nil
@@ -254,6 +263,7 @@ func (b *Batcher) expire() {
 		if it := b.dl.peek(); it != nil {
 			next = it.deadline.Sub(now)
 		}
+		b.dlNext = now.Add(next)
 		b.mu.Unlock()
 		timer.Reset(next)
 		select {

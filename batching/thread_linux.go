@@ -3,22 +3,18 @@ package batching
 import (
 	"syscall"
 	"time"
-	"unsafe"
 )
 
-// clockThreadCPU is Linux's CLOCK_THREAD_CPUTIME_ID: the calling thread's
-// CPU time, user and system.
-const clockThreadCPU = 3
+// rusageThread is Linux's RUSAGE_THREAD: the calling thread alone.
+const rusageThread = 1
 
-// threadCPU is the calling thread's CPU time so far. clock_gettime is read
-// twice per batch; it costs the kernel less than getrusage, which gathers
-// every other resource count too.
+// threadCPU is the calling thread's CPU time so far, user and system.
 func threadCPU() time.Duration {
-	var ts syscall.Timespec
-	if _, _, e := syscall.RawSyscall(syscall.SYS_CLOCK_GETTIME, clockThreadCPU, uintptr(unsafe.Pointer(&ts)), 0); e != 0 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(rusageThread, &ru) != nil {
 		return 0
 	}
-	return time.Duration(ts.Nano())
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // setThreadNice sets the calling thread's niceness: on Linux each thread

@@ -63,7 +63,7 @@ func Classify(ctx context.Context, req *tensor.Request, v *Version, err error) F
 
 // callerDeadline reports whether the caller, not the version's own
 // default_timeout, set the deadline that expired: the context's, or a
-// "timeout" parameter shorter than the model's.
+// "timeout" parameter or Request.Timeout shorter than the model's.
 func callerDeadline(ctx context.Context, req *tensor.Request, v *Version) bool {
 	if ctx.Err() != nil {
 		return true
@@ -75,6 +75,7 @@ func callerDeadline(ctx context.Context, req *tensor.Request, v *Version) bool {
 	}
 	own := time.Duration(v.cfg.DefaultTimeout)
 	_, timeout, err := callParameters(req.Parameters)
+	timeout = shorter(timeout, req.Timeout)
 	return err == nil && timeout > 0 && (own == 0 || timeout < own)
 }
 

@@ -166,6 +166,7 @@ func (v *Version) Infer(ctx context.Context, req *tensor.Request) (*tensor.Respo
 	if err != nil {
 		return nil, err
 	}
+	timeout = shorter(timeout, req.Timeout)
 	inputs, it := p.inputs, &p.item
 	it.Inputs, it.Rows, it.Key = inputs, 1, shapeKey(inputs)
 	if v.sig.Batched {
@@ -213,6 +214,14 @@ func callParameters(p tensor.Parameters) (int, time.Duration, error) {
 		timeout = time.Duration(min(n, int64(time.Hour/time.Microsecond))) * time.Microsecond
 	}
 	return prio, timeout, nil
+}
+
+// shorter is the smaller of two timeouts, 0 meaning none.
+func shorter(a, b time.Duration) time.Duration {
+	if a == 0 || (b > 0 && b < a) {
+		return b
+	}
+	return a
 }
 
 // shapeKey hashes every dimension but the batch one, so calls that can be

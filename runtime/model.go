@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"reflect"
 
 	ort "github.com/yalue/onnxruntime_go"
 
@@ -36,6 +37,13 @@ type instance struct {
 	values          []ort.Value // scratch for the inputs' and outputs' ORT values
 	fresh           []ort.Value // the values made for this run alone, released after it
 	copyOut         []bool      // outputs this run wrote into keptOut, copied out to the callers
+
+	// The context whose end terminates the runs (watch), its hook's stop
+	// function, and the channel closed once the hook has run. Used by the
+	// instance's one holder alone.
+	watching  context.Context
+	stopWatch func() bool
+	fired     chan struct{}
 }
 
 // Load creates the sessions cfg plans (Plan) for the model file at path.
@@ -181,6 +189,7 @@ func (m *Model) Fallback() string { return m.fallback }
 // each. The caller must have stopped sending runs.
 func (m *Model) Close() {
 	for _, inst := range m.all {
+		inst.unwatch() // no hook may touch the options once destroyed
 		inst.releaseKept()
 		inst.opts.Destroy()
 	}
@@ -193,15 +202,10 @@ func (m *Model) Close() {
 // runTerminable runs the session and turns the end of ctx into
 // RunOptions.Terminate, then clears it so the instance can be reused.
 func (inst *instance) runTerminable(ctx context.Context, ins, outs []ort.Value) error {
-	fired := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		inst.opts.Terminate()
-		close(fired)
-	})
+	inst.watch(ctx)
 	err := inst.session.RunWithOptions(ins, outs, inst.opts)
-	if !stop() {
-		<-fired
-		inst.opts.UnsetTerminate()
+	if ctx.Err() != nil {
+		inst.unwatch() // waits for Terminate to be set, then clears it
 		if err == nil {
 			err = ctx.Err()
 		}
@@ -211,6 +215,38 @@ func (inst *instance) runTerminable(ctx context.Context, ins, outs []ort.Value) 
 		return tensor.Errorf(tensor.Internal, "onnx runtime: %w", err)
 	}
 	return nil
+}
+
+// watch makes the end of ctx terminate the instance's run. A batcher hands
+// an instance the same context batch after batch until one is cancelled,
+// so the hook is made once per context rather than once per run.
+func (inst *instance) watch(ctx context.Context) {
+	if inst.stopWatch != nil && reflect.TypeOf(ctx).Comparable() && ctx == inst.watching {
+		return
+	}
+	inst.unwatch()
+	if ctx.Done() == nil {
+		return // it never ends
+	}
+	fired := make(chan struct{})
+	inst.watching, inst.fired = ctx, fired
+	inst.stopWatch = context.AfterFunc(ctx, func() {
+		inst.opts.Terminate()
+		close(fired)
+	})
+}
+
+// unwatch removes the hook; if it has fired, it waits for Terminate to be
+// set and clears it, so the next run is not stopped for the old context.
+func (inst *instance) unwatch() {
+	if inst.stopWatch == nil {
+		return
+	}
+	if !inst.stopWatch() {
+		<-inst.fired
+		inst.opts.UnsetTerminate()
+	}
+	inst.watching, inst.stopWatch, inst.fired = nil, nil, nil
 }
 
 func destroyAll(vs []ort.Value) {

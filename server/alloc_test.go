@@ -22,7 +22,7 @@ import (
 // ONNX Runtime and back to the encoded answer, as measured when the budget
 // was set (see docs/benchmarks.md). A change that adds allocations to the
 // request path fails here and must say why in the budget.
-const inferAllocs = 27
+const inferAllocs = 14
 
 func TestInferCallAllocationBudget(t *testing.T) {
 	s, body, hl := mlpServer(t)

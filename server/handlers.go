@@ -49,6 +49,7 @@ func (c *inferCall) Request() (*tensor.Request, error) {
 	if err := v2.DecodeRequest(body, headerLen(c.ctx, len(body)), &c.call); err != nil {
 		return nil, err
 	}
+	c.call.Request.Timeout = c.s.cfg.InferTimeout
 	return &c.call.Request, nil
 }
 
@@ -58,10 +59,10 @@ func (s *Server) infer(ctx *fasthttp.RequestCtx, r route) {
 	c := callPool.Get().(*inferCall)
 	c.s, c.ctx = s, ctx
 	defer s.releaseCall(c)
-	ictx, cancel := context.WithTimeout(context.Background(), s.cfg.InferTimeout)
-	defer cancel()
 	key := string(ctx.Request.Header.Peek(s.cfg.RoutingHeader))
-	resp, err := s.models.InferDeferred(ictx, r.model, r.version, key, c)
+	// server.infer_timeout travels as Request.Timeout (set once the body
+	// is decoded), which the batcher enforces with its one timer.
+	resp, err := s.models.InferDeferred(context.Background(), r.model, r.version, key, c)
 	if err != nil {
 		writeError(ctx, err)
 		return

@@ -1,5 +1,7 @@
 package tensor
 
+import "time"
+
 // Parameters are the free-form "parameters" objects of the v2 protocol.
 // Values are string, float64, int64, bool or nested Parameters.
 type Parameters map[string]any
@@ -10,6 +12,11 @@ type Request struct {
 	Inputs     []Tensor
 	Outputs    []OutputRequest // empty asks for every output
 	Parameters Parameters
+	// Timeout, when positive, bounds the call's wait as a deadline on its
+	// context would, counted from when the model admits it. A front door
+	// sets its own limit here rather than on a context: a context deadline
+	// costs a timer and four allocations per call.
+	Timeout time.Duration
 }
 
 // OutputRequest names an output the caller wants and how.
