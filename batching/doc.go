@@ -1,11 +1,14 @@
 // Package batching coalesces concurrent inference calls for one model
 // version into batches and dispatches them onto that version's instances.
 //
-// It knows nothing of ONNX: a Batcher is given a RunFunc and one worker per
-// instance calls it with each batch it forms. A batch forms when an instance
-// is free: the queue's head and the calls behind it that share its shape key
-// (no padding), up to MaxBatchSize rows, cut at the largest preferred size on
-// hand, after waiting at most MaxQueueDelay for more.
+// It knows nothing of ONNX: a Batcher is given a RunFunc, which its workers
+// (one per instance) call with each batch they form. A batch forms when an
+// instance is free: the queue's head and the calls behind it that share its
+// shape key (no padding), up to MaxBatchSize rows, cut at the largest
+// preferred size on hand, after waiting at most MaxQueueDelay for more. A
+// call that finds nothing queued and an instance free runs at once on its
+// caller's goroutine: the hand-off to a worker and back would cost a small
+// model more than its run.
 //
 // Invariants: the queue is bounded and a full queue answers at once
 // (ErrRejected wrapping ErrQueueFull); a queued call whose deadline passes
