@@ -11,6 +11,7 @@ import (
 
 	"github.com/sluice-serving/sluice/pipeline/evaluate"
 	"github.com/sluice-serving/sluice/pipeline/train"
+	"github.com/sluice-serving/sluice/profile"
 )
 
 // Config is what every stage may read; each records the part it uses.
@@ -26,6 +27,9 @@ type Config struct {
 	Gateway     string // the gateway publish asks to load the canary ("" : none)
 	Token       string // the gateway's admin bearer token, when it has one
 	Code        string // the code version, recorded in the model card
+	// ProfileBins is how many quantile bins each input feature gets in the
+	// card's training profile.
+	ProfileBins int
 	// Timeout bounds the gateway's answer to publish's load.
 	Timeout time.Duration
 }
@@ -33,7 +37,7 @@ type Config struct {
 // DefaultConfig is the student-success pipeline over models/.
 func DefaultConfig() Config {
 	return Config{Seed: 1, Train: train.DefaultConfig(), Gate: evaluate.Gate{MinAUC: 0.7},
-		Repository: "models", Model: "student-success", Timeout: 5 * time.Minute}
+		Repository: "models", Model: "student-success", Timeout: 5 * time.Minute, ProfileBins: profile.DefaultBins}
 }
 
 // Validate names the setting that is wrong.
@@ -47,9 +51,15 @@ func (c Config) Validate() error {
 		return fmt.Errorf("-min-auc: %v, expected 0 to 1", c.Gate.MinAUC)
 	case c.Gate.MaxAUCDrop < 0:
 		return fmt.Errorf("-max-auc-drop: %v, expected 0 or more", c.Gate.MaxAUCDrop)
+	case c.ProfileBins < 1 || c.ProfileBins > maxProfileBins:
+		return fmt.Errorf("-profile-bins: %d, expected 1 to %d", c.ProfileBins, maxProfileBins)
 	}
 	return c.Train.Validate()
 }
+
+// maxProfileBins is the most bins a card's profile may hold per feature,
+// as profile.Check accepts them.
+const maxProfileBins = 256
 
 // Stages in the order the DAG runs them: prep → train → export →
 // evaluate → publish (evaluate judges the exported graph's signature, and
@@ -74,10 +84,15 @@ func New(cfg Config, progress io.Writer) (*Pipeline, error) {
 }
 
 // Run executes the whole DAG, skipping the stages whose inputs and
-// parameters did not change since they last ran. It returns which ran.
+// parameters did not change since they last ran. It returns which ran. It
+// stops before the next stage once ctx ends (a stage that ignores ctx, such
+// as training, finishes first).
 func (p *Pipeline) Run(ctx context.Context) ([]string, error) {
 	var ran []string
 	for _, name := range Stages {
+		if err := ctx.Err(); err != nil {
+			return ran, fmt.Errorf("stopped before %s: %w", name, err)
+		}
 		did, err := p.Stage(ctx, name)
 		if err != nil {
 			return ran, err

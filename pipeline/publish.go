@@ -64,7 +64,7 @@ func (p *Pipeline) versionFile(v int64, name string) string {
 func (p *Pipeline) evaluate() stage {
 	return stage{
 		inputs: func() ([]string, error) {
-			in := []string{modelJSON, testCSV, valCSV, onnxFile}
+			in := []string{modelJSON, trainCSV, testCSV, valCSV, onnxFile}
 			cand, err := hashFile(p.path(onnxFile))
 			if err != nil {
 				return nil, err
@@ -81,33 +81,34 @@ func (p *Pipeline) evaluate() stage {
 		outputs: []string{cardJSON},
 		params: func() map[string]string {
 			return map[string]string{"min_auc": ftoa(p.cfg.Gate.MinAUC), "max_auc_drop": ftoa(p.cfg.Gate.MaxAUCDrop),
-				"repository": absolute(p.cfg.Repository), "model": p.cfg.Model, "code": p.cfg.Code}
+				"repository": absolute(p.cfg.Repository), "model": p.cfg.Model, "code": p.cfg.Code,
+				"profile_bins": strconv.Itoa(p.cfg.ProfileBins)}
 		},
 		run: p.runEvaluate,
 	}
 }
 
 // runEvaluate measures the candidate on the test and validation splits,
-// writes its model card, and refuses it (the stage fails, publish never
-// runs) when the gate says no.
+// profiles the training data and the candidate's outputs, writes its model
+// card, and refuses it (the stage fails, publish never runs) when the gate
+// says no.
 func (p *Pipeline) runEvaluate(context.Context) error {
 	m, err := p.readModel()
 	if err != nil {
 		return err
 	}
-	test, err := data.ReadDataset(p.path(testCSV))
-	if err != nil {
-		return err
-	}
-	val, err := data.ReadDataset(p.path(valCSV))
-	if err != nil {
-		return err
+	var tr, test, val data.Dataset
+	for path, d := range map[string]*data.Dataset{trainCSV: &tr, testCSV: &test, valCSV: &val} {
+		if *d, err = data.ReadDataset(p.path(path)); err != nil {
+			return err
+		}
 	}
 	card, err := p.card()
 	if err != nil {
 		return err
 	}
 	card.Kind, card.Metrics, card.Validation = m.Kind, evaluate.Measure(m, test), evaluate.Measure(m, val)
+	card.Profile = evaluate.TrainingProfile(m, tr, val, p.cfg.ProfileBins)
 	stable, err := p.stableCard(card.Parent)
 	if err != nil {
 		return err

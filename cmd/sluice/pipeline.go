@@ -10,29 +10,42 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/sluice-serving/sluice/client"
 	"github.com/sluice-serving/sluice/pipeline"
 	"github.com/sluice-serving/sluice/pipeline/data"
 	"github.com/sluice-serving/sluice/server"
 )
 
 const pipelineUsage = `usage:
-  sluice pipeline gen-data -out FILE [-rows N] [-seed N]
-                          synthetic student records in the UCI layout
+  sluice pipeline gen-data -out FILE [-rows N] [-seed N] [-ability-shift X] [-pass-shift X]
+                          synthetic student records in the UCI layout, shifted to drift if asked
   sluice pipeline run -run DIR -data FILE [flags]
                           the whole DAG; stages whose inputs did not change are skipped
   sluice pipeline prep|train|export|evaluate|publish -run DIR [flags]
                           one stage, as a workflow engine runs it
+  sluice pipeline watch -data-dir DIR [-listen ADDR] [-poll D] [-cooldown D] -- RUN FLAGS
+                          run the pipeline on the newest data when a file lands in DIR or a
+                          CloudEvent (such as the gateway's drift trigger) arrives at ADDR
+  sluice pipeline replay -data FILE -gateway URL [-model NAME] [-calls N] [-workers N]
+                          send a file of student records to the gateway as inference calls
 `
 
-// pipelineCmd runs gen-data, one stage, or the whole pipeline.
+// pipelineCmd runs gen-data, one stage, the whole pipeline, the watcher
+// that reruns it, or a replay of data against a gateway.
 func pipelineCmd(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, pipelineUsage)
 		return errors.New("pipeline: no stage given")
 	}
-	if args[0] == "gen-data" {
+	switch args[0] {
+	case "gen-data":
 		return genData(args[1:], stdout, stderr)
+	case "watch":
+		return pipelineWatch(ctx, args[1:], environ, stderr)
+	case "replay":
+		return pipelineReplay(ctx, args[1:], stdout, stderr)
 	}
 	if args[0] != "run" && !slices.Contains(pipeline.Stages, args[0]) {
 		fmt.Fprint(stderr, pipelineUsage)
@@ -81,6 +94,7 @@ func pipelineFlags(stage string, args, environ []string, stderr io.Writer) (pipe
 	fs.StringVar(&cfg.Repository, "repository", cfg.Repository, "model repository (evaluate, publish)")
 	fs.StringVar(&cfg.Model, "model", cfg.Model, "model name in the repository")
 	fs.StringVar(&cfg.Gateway, "gateway", "", "gateway URL to load the new version as a canary (publish; empty: write the folder only)")
+	fs.IntVar(&cfg.ProfileBins, "profile-bins", cfg.ProfileBins, "quantile bins of each input feature in the card's training profile (evaluate)")
 	lib := fs.String("runtime-library", "", "libonnxruntime path (default: ONNXRUNTIME_LIB or the make ort copy)")
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 		return cfg, "", true, nil
@@ -106,6 +120,9 @@ func genData(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "file to write (CSV in the UCI layout)")
 	rows := fs.Int("rows", 4424, "records to write (the UCI data set has 4,424)")
 	seed := fs.Uint64("seed", 1, "seed")
+	var shift data.Shift
+	fs.Float64Var(&shift.Ability, "ability-shift", 0, "move the students' latent ability by this many standard deviations (negative: lower grades)")
+	fs.Float64Var(&shift.Pass, "pass-shift", 0, "add this to the logit of passing each course unit (negative: fewer units approved)")
 	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
 		return nil
 	} else if err != nil {
@@ -118,14 +135,58 @@ func genData(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := data.Generate(f, *rows, *seed); err != nil {
+	if err := data.GenerateShifted(f, *rows, *seed, shift); err != nil {
 		f.Close()
 		return err
 	}
 	if err := f.Close(); err != nil {
 		return err
 	}
+	if shift != (data.Shift{}) {
+		fmt.Fprintf(stdout, "wrote %d synthetic student records to %s, ability shifted by %v and the pass logit by %v\n", *rows, *out, shift.Ability, shift.Pass)
+		return nil
+	}
 	fmt.Fprintf(stdout, "wrote %d synthetic student records to %s\n", *rows, *out)
+	return nil
+}
+
+// pipelineReplay sends a file of student records (the UCI layout gen-data writes)
+// to a gateway, one call a record.
+func pipelineReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("sluice pipeline replay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("data", "", "student records, CSV in the UCI layout (as gen-data writes)")
+	gateway := fs.String("gateway", "", "gateway base URL, such as http://127.0.0.1:8000")
+	model := fs.String("model", pipeline.DefaultConfig().Model, "model to call")
+	calls := fs.Int("calls", 0, "calls to send, taking the records in turn (default: each record once)")
+	workers := fs.Int("workers", 4, "calls in flight at once")
+	skip := fs.Bool("skip-bad-rows", false, "leave out records that fail the schema instead of failing")
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	if *file == "" || *gateway == "" {
+		return fmt.Errorf("replay: -data %q -gateway %q, expected a records file and the gateway's URL", *file, *gateway)
+	}
+	f, err := os.Open(*file)
+	if err != nil {
+		return fmt.Errorf("-data: %w", err)
+	}
+	d, _, err := data.Records(f, *skip)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("-data %s: %w", *file, err)
+	}
+	n := *calls
+	if n == 0 {
+		n = d.Len()
+	}
+	start := time.Now()
+	if err := pipeline.Replay(ctx, client.New(*gateway, *workers), *model, d.X, n, *workers); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "replayed %d calls of %d records from %s to %s in %v\n", n, d.Len(), *file, *model, time.Since(start).Round(time.Millisecond))
 	return nil
 }
 

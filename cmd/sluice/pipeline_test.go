@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"net/http"
 	"os"
@@ -12,8 +13,10 @@ import (
 	"testing"
 
 	"github.com/sluice-serving/sluice/client"
+	"github.com/sluice-serving/sluice/pipeline"
 	"github.com/sluice-serving/sluice/pipeline/data"
 	"github.com/sluice-serving/sluice/pipeline/model"
+	"github.com/sluice-serving/sluice/profile"
 	"github.com/sluice-serving/sluice/runtime/ortest"
 	"github.com/sluice-serving/sluice/tensor"
 )
@@ -152,23 +155,96 @@ func TestPipelineGateRefuses(t *testing.T) {
 	}
 }
 
-// The same data and seed give the same ONNX file, byte for byte.
+// The same data and seed give the same ONNX file and the same model card,
+// byte for byte, and the card carries the training profile.
 func TestPipelineIsDeterministic(t *testing.T) {
 	ortest.Init(t)
 	csv := records(t, 3000)
-	var files [2][]byte
+	var files, cards [2][]byte
 	for i := range files {
 		dir := t.TempDir()
 		if out, err := pipelineRun(t, "run", "-run", dir, "-data", csv, "-repository", t.TempDir(), "-kind", "mlp", "-seed", "3"); err != nil {
 			t.Fatalf("run %d: %v\n%s", i, err, out)
 		}
-		b, err := os.ReadFile(filepath.Join(dir, "export", "model.onnx"))
-		if err != nil {
+		var err error
+		if files[i], err = os.ReadFile(filepath.Join(dir, "export", "model.onnx")); err != nil {
 			t.Fatal(err)
 		}
-		files[i] = b
+		if cards[i], err = os.ReadFile(filepath.Join(dir, "evaluate", "card.json")); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if !bytes.Equal(files[0], files[1]) {
 		t.Error("two runs with the same data and seed exported different ONNX files")
 	}
+	if !bytes.Equal(cards[0], cards[1]) {
+		t.Error("two runs with the same data and seed wrote different model cards")
+	}
+	p, err := profile.FromCard(cards[0])
+	if err != nil || p == nil {
+		t.Fatalf("the card's profile: %v, %v", p, err)
+	}
+	if p.Input != "features" || len(p.Features) != len(data.Features) || len(p.Outputs) != 2 || p.Outputs[0].Name != "probability" || p.Outputs[1].Name != "label" {
+		t.Errorf("profile of input %q with %d features and outputs %+v; want features, %d features, probability and label", p.Input, len(p.Features), p.Outputs, len(data.Features))
+	}
+}
+
+// `sluice pipeline replay` sends a gen-data file to the gateway, one call a
+// record, and Replay stops at the first failed call or when its context
+// ends.
+func TestPipelineReplay(t *testing.T) {
+	repo := studentRepo(t)
+	base := "http://" + startServe(t, repo)
+	csv := filepath.Join(t.TempDir(), "students.csv")
+	if out, err := pipelineRun(t, "gen-data", "-out", csv, "-rows", "50", "-seed", "4", "-ability-shift", "-1", "-pass-shift", "-1.5"); err != nil {
+		t.Fatalf("gen-data: %v\n%s", err, out)
+	}
+	out, err := pipelineRun(t, "replay", "-data", csv, "-gateway", base, "-calls", "120", "-workers", "3")
+	if err != nil || !strings.Contains(out, "replayed 120 calls of 50 records") {
+		t.Fatalf("replay: %v\n%s", err, out)
+	}
+	c := client.New(base, 2)
+	ctx := context.Background()
+	if got := successfulInferences(t, c); got != 120 {
+		t.Errorf("the gateway counted %d inferences, want 120", got)
+	}
+	rows := [][]float64{{1, 1, 1, 1, 1, 1, 0, 0}}
+	if err := pipeline.Replay(ctx, c, "no-such-model", rows, 10, 2); err == nil || !strings.Contains(err.Error(), `"no-such-model"`) || !strings.Contains(err.Error(), "404") {
+		t.Errorf("replay to a missing model: %v, want a 404 naming it", err)
+	}
+	if err := pipeline.Replay(ctx, c, "student-success", [][]float64{{1, 2}}, 10, 2); err == nil || !strings.Contains(err.Error(), "400") {
+		t.Errorf("replay of rows of the wrong width: %v, want the gateway's 400", err)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := pipeline.Replay(cancelled, c, "student-success", rows, 1000, 2); !errors.Is(err, context.Canceled) {
+		t.Errorf("replay with an ended context: %v, want context.Canceled", err)
+	}
+	if got := successfulInferences(t, c); got != 120 {
+		t.Errorf("after replays that failed or were cancelled the gateway counted %d inferences, want 120 still", got)
+	}
+	for _, bad := range []struct {
+		rows           [][]float64
+		calls, workers int
+		names          string
+	}{{nil, 1, 1, "no rows"}, {rows, -1, 1, "-1 calls"}, {rows, 1, 0, "0 workers"}, {[][]float64{{1}, {1, 2}}, 1, 1, "row 2 has 2 values"}} {
+		if err := pipeline.Replay(ctx, c, "student-success", bad.rows, bad.calls, bad.workers); err == nil || !strings.Contains(err.Error(), bad.names) {
+			t.Errorf("Replay(%v, %d calls, %d workers) = %v, want an error naming %q", bad.rows, bad.calls, bad.workers, err, bad.names)
+		}
+	}
+}
+
+// successfulInferences is the gateway's count of successful student-success
+// inferences, every version.
+func successfulInferences(t *testing.T, c *client.Client) int64 {
+	t.Helper()
+	stats, err := c.Stats(context.Background(), "student-success")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, s := range stats {
+		n += s.InferenceStats.Success.Count
+	}
+	return n
 }

@@ -34,8 +34,30 @@ const genStream = 0x5714de47
 // All other columns are drawn from plausible codes independently of the
 // outcome. σ is the logistic function, ε a fresh N(0,1) draw each time.
 func Generate(w io.Writer, n int, seed uint64) error {
+	return GenerateShifted(w, n, seed, Shift{})
+}
+
+// Shift moves the population Generate draws from, to make data a served
+// model has not seen (drift):
+//
+//	a ~ N(Ability, 1)                       lower: lower grades, admission and previous grades
+//	approved ~ Binomial(enrolled, σ(… + Pass))  lower: fewer units passed (the attendance proxy)
+//
+// The zero Shift is Generate's population.
+type Shift struct {
+	Ability float64 // added to the latent ability's mean, in its standard deviations
+	Pass    float64 // added to the logit of passing each enrolled unit
+}
+
+// GenerateShifted is Generate from the population shift describes. It
+// draws exactly as Generate does, only moving values, so Shift{} gives
+// Generate's bytes and one seed gives the same students, shifted.
+func GenerateShifted(w io.Writer, n int, seed uint64, shift Shift) error {
 	if n < 0 {
 		return fmt.Errorf("generate %d records, expected n ≥ 0", n)
+	}
+	if math.IsNaN(shift.Ability) || math.IsInf(shift.Ability, 0) || math.IsNaN(shift.Pass) || math.IsInf(shift.Pass, 0) {
+		return fmt.Errorf("generate with shift %+v, expected finite shifts", shift)
 	}
 	rng := rand.New(rand.NewPCG(seed, genStream))
 	bw := bufio.NewWriter(w)
@@ -45,7 +67,7 @@ func Generate(w io.Writer, n int, seed uint64) error {
 	}
 	bw.WriteString(strings.Join(names, ";") + "\n")
 	for range n {
-		bw.WriteString(strings.Join(drawStudent(rng).row(), ";") + "\n")
+		bw.WriteString(strings.Join(drawStudent(rng, shift).row(), ";") + "\n")
 	}
 	return bw.Flush()
 }
@@ -80,10 +102,11 @@ func b2s(b bool) string {
 	return "0"
 }
 
-// drawStudent draws one record by the model in Generate's comment.
-func drawStudent(rng *rand.Rand) record {
+// drawStudent draws one record by the model in Generate's comment, moved
+// by shift.
+func drawStudent(rng *rand.Rand, shift Shift) record {
 	r := make(record, len(columns))
-	a := rng.NormFloat64()
+	a := rng.NormFloat64() + shift.Ability
 	age := drawAge(rng)
 	debtor := bern(rng, sigmoid(-2.3-0.5*a))
 	fees := bern(rng, map2(debtor, 0.55, 0.94))
@@ -97,8 +120,8 @@ func drawStudent(rng *rand.Rand) record {
 	r.real(colPrevGrade, clamp(132+12*(0.6*a+0.8*rng.NormFloat64()), 95, 190), 1)
 	r.real(colAdmission, clamp(127+14*(0.6*a+0.8*rng.NormFloat64()), 95, 190), 1)
 	r.set(colTarget, drawTarget(rng, success))
-	drawSemester(rng, r, "1st", a, 0, age)
-	drawSemester(rng, r, "2nd", a, map2(success, 0, 2), age)
+	drawSemester(rng, r, "1st", a, -shift.Pass, age)
+	drawSemester(rng, r, "2nd", a, map2(success, 0, 2)-shift.Pass, age)
 	drawBackground(rng, r, age)
 	return r
 }

@@ -94,6 +94,15 @@ func Prep(r io.Reader, opt PrepOptions) (train, val, test Dataset, rep PrepRepor
 	return
 }
 
+// Records reads student records as Prep does, without splitting them: every
+// good row's Features and label in file order, as a replay of the file
+// sends them. A bad row fails the read unless skipBad.
+func Records(r io.Reader, skipBad bool) (Dataset, PrepReport, error) {
+	var rep PrepReport
+	all, _, err := readRecords(r, skipBad, &rep)
+	return all, rep, err
+}
+
 // readRecords checks the header and every row; keys are the rows' split keys.
 func readRecords(r io.Reader, skip bool, rep *PrepReport) (all Dataset, keys []uint64, err error) {
 	cr := csv.NewReader(r)

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/sluice-serving/sluice/pipeline/data"
+	"github.com/sluice-serving/sluice/profile"
 	"github.com/sluice-serving/sluice/tensor"
 )
 
@@ -34,6 +35,9 @@ type Card struct {
 	Outputs       []IO    `json:"outputs"`
 	ExportMaxDiff float64 `json:"export_max_diff"`   // largest |ONNX − Go| probability over the test split
 	Created       string  `json:"created,omitempty"` // left empty so equal runs give equal cards
+	// Profile is the training data's and the outputs' distribution, which
+	// the gateway compares live calls with; absent from older cards.
+	Profile *profile.Profile `json:"profile,omitempty"`
 }
 
 // Gate is what a candidate must reach to be published.
