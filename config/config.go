@@ -17,6 +17,7 @@ import (
 
 	"github.com/sluice-serving/sluice/autoscale"
 	"github.com/sluice-serving/sluice/coordination"
+	"github.com/sluice-serving/sluice/drift"
 	"github.com/sluice-serving/sluice/registry"
 	"github.com/sluice-serving/sluice/server"
 )
@@ -30,6 +31,9 @@ type Config struct {
 	Autoscale  autoscale.Config `koanf:"autoscale"`
 	// Coordination makes replicas one fleet for rollouts, through etcd.
 	Coordination coordination.Config `koanf:"coordination"`
+	// Drift monitors live calls against each version's training profile;
+	// which models, and how, is each model's config.yaml drift section.
+	Drift drift.Config `koanf:"drift"`
 }
 
 // RuntimeConfig locates ONNX Runtime.
@@ -53,6 +57,7 @@ func Default() Config {
 		Log:          LogConfig{Level: "info", Format: "text"},
 		Autoscale:    autoscale.DefaultConfig(),
 		Coordination: coordination.DefaultConfig(),
+		Drift:        drift.DefaultConfig(),
 	}
 }
 
@@ -68,6 +73,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.Coordination.Validate(); err != nil {
+		return err
+	}
+	if err := c.Drift.Validate(); err != nil {
 		return err
 	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
@@ -130,6 +138,10 @@ var descriptions = map[string]string{
 	"coordination.tls_cert_file":      "client certificate for TLS to etcd (with coordination.tls_key_file)",
 	"coordination.tls_key_file":       "client key for TLS to etcd",
 	"coordination.tls_ca_file":        "CA that signed etcd's certificate",
+	"drift.interval":                  "how often drift windows move on and are judged, and triggers decided",
+	"drift.webhook_timeout":           "bound on one attempt to deliver a retraining trigger to a model's drift.trigger.webhook",
+	"drift.webhook_token":             "bearer token sent with retraining triggers (also SLUICE_DRIFT_WEBHOOK_TOKEN; empty: none)",
+	"drift.source":                    "CloudEvents source of retraining triggers (empty: /sluice/<replica>, the host name or coordination.replica)",
 	"log.level":                       "debug, info, warn or error",
 	"log.format":                      "text or json",
 }

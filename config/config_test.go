@@ -85,6 +85,8 @@ func TestBadConfigurationNamesTheKey(t *testing.T) {
 		{"unknown file key", []string{"-config", filepath.Join("testdata", "unknown-key.yaml")}, nil, "srever"},
 		{"endpoint not a URL", []string{"-coordination.endpoints", "etcd:2379"}, nil, "coordination.endpoints"},
 		{"lease under a second", []string{"-coordination.endpoints", "http://etcd:2379", "-coordination.lease_ttl", "500ms"}, nil, "coordination.lease_ttl"},
+		{"no drift interval", []string{"-drift.interval", "0s"}, nil, "drift.interval"},
+		{"negative webhook timeout", nil, []string{"SLUICE_DRIFT_WEBHOOK_TIMEOUT=-1s"}, "drift.webhook_timeout"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -93,6 +95,19 @@ func TestBadConfigurationNamesTheKey(t *testing.T) {
 				t.Errorf("err = %v, want one naming %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestDriftWebhookTokenFromTheEnvironment: the token that authenticates
+// triggers comes from the environment as any key does, so it need not sit
+// in a file.
+func TestDriftWebhookTokenFromTheEnvironment(t *testing.T) {
+	got, err := Load(parse(t, "-drift.interval", "250ms"), []string{"SLUICE_DRIFT_WEBHOOK_TOKEN=tok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Drift.WebhookToken != "tok" || got.Drift.Interval != 250*time.Millisecond || got.Drift.WebhookTimeout != 5*time.Second {
+		t.Errorf("drift: %+v", got.Drift)
 	}
 }
 

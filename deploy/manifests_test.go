@@ -28,6 +28,7 @@ import (
 	"github.com/sluice-serving/sluice/autoscale"
 	"github.com/sluice-serving/sluice/config"
 	"github.com/sluice-serving/sluice/coordination"
+	"github.com/sluice-serving/sluice/drift"
 	"github.com/sluice-serving/sluice/grpcserver"
 	"github.com/sluice-serving/sluice/registry"
 	"github.com/sluice-serving/sluice/rollout"
@@ -191,6 +192,11 @@ func exported(t *testing.T) map[string]bool {
 	if err := autoscale.Register(reg, autoscale.NewRecommender(autoscale.DefaultConfig())); err != nil {
 		t.Fatal(err)
 	}
+	mon, err := drift.New(models, drift.DefaultConfig(), filepath.Join(cfg.Path, ".sluice", "drift"), log, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mon.Close()
 	srv := server.New(server.DefaultConfig(), models, ctl, prometheus.NewRegistry(), log)
 	reg.MustRegister(srv.Collectors()...)
 	gs, err := grpcserver.New(grpcserver.Config{}, models, ctl, srv.Gate(), log)

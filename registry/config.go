@@ -75,6 +75,11 @@ type ModelConfig struct {
 	// Rollout is the model's default rollout spec, as JSON: the rollout
 	// package reads it, and checks it through CheckRolloutSpecs.
 	Rollout json.RawMessage `json:"rollout,omitempty"`
+	// Drift turns on monitoring of the live inputs and outputs against the
+	// training profile in each version's model card, as JSON: the drift
+	// package reads it, and checks it through CheckDriftSpecs. Editing it
+	// reloads the versions, as any config.yaml edit does.
+	Drift json.RawMessage `json:"drift,omitempty"`
 	// Inputs fixes dimensions the model leaves open, e.g. PP-OCR's image size.
 	Inputs []IOConfig `json:"inputs"`
 	// Outputs does the same for outputs; their dims only describe what
@@ -197,8 +202,8 @@ func (r *Registry) readModelConfig(dir string) *configSource {
 }
 
 // ReadModelConfig reads a model folder's configuration as the registry
-// does, short of checking config.yaml's rollout section, and returns the
-// config.pbtxt fields Sluice ignores: sluice doctor and the registry read
+// does, short of checking config.yaml's rollout and drift sections, and
+// returns the config.pbtxt fields Sluice ignores: sluice doctor and the registry read
 // a folder the same way.
 func ReadModelConfig(dir string) (ModelConfig, []string, error) {
 	src := readConfigFiles(dir)
@@ -251,7 +256,7 @@ func (c ModelConfig) fileName() string {
 	return c.file
 }
 
-// parseConfig is ParseModelConfig plus the rollout section's check.
+// parseConfig is ParseModelConfig plus the rollout and drift sections' checks.
 func (r *Registry) parseConfig(b []byte, cfg *ModelConfig) error {
 	if err := ParseModelConfig(b, cfg); err != nil {
 		return err
@@ -259,14 +264,19 @@ func (r *Registry) parseConfig(b []byte, cfg *ModelConfig) error {
 	return r.checkRollout(*cfg)
 }
 
-// checkRollout checks the configuration's rollout section with the check
-// the rollout controller set, if any.
+// checkRollout checks the configuration's rollout and drift sections with
+// the checks the rollout controller and drift monitoring set, if any.
 func (r *Registry) checkRollout(cfg ModelConfig) error {
 	r.mu.RLock()
-	check := r.specCheck
+	check, drift := r.specCheck, r.driftCheck
 	r.mu.RUnlock()
 	if check != nil && cfg.Rollout != nil {
 		if err := check(cfg.Rollout); err != nil {
+			return tensor.WithKind(tensor.InvalidArgument, err)
+		}
+	}
+	if drift != nil && cfg.Drift != nil {
+		if err := drift(cfg.Drift); err != nil {
 			return tensor.WithKind(tensor.InvalidArgument, err)
 		}
 	}

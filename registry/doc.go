@@ -6,8 +6,10 @@
 // serves a call, and checks a call's inputs against that version's signature
 // before anything runs, so one bad request never reaches ONNX Runtime, and
 // describes each version as Triton's ModelConfig (Version.TritonConfig). It
-// calls the Observer and Shadower a rollout attaches to a model, and knows
-// nothing else of rollouts.
+// calls the Observer and Shadower a rollout attaches to a model and the
+// Sampler drift monitoring attaches to a version, and knows nothing else of
+// rollouts or drift (their config.yaml sections it keeps as JSON, checked
+// by the checks they set).
 //
 // Invariants: a version is visible to callers only after all its sessions
 // exist and a warm-up inference has run; a version that fails to load is

@@ -27,6 +27,17 @@ type Shadower interface {
 	Shadow(primary, canary *Version, req *tensor.Request, resp *tensor.Response)
 }
 
+// Sampler profiles the calls a version serves (drift monitoring attaches
+// one per monitored version). It is called on the request path after a
+// successful routed call, with the checked inputs in signature order and
+// every model output in signature order, whatever the call asked for; it
+// must not block, allocate or keep the tensors, whose bytes may borrow the
+// request's body. Shadow copies and calls made on a Version directly are
+// not sampled: they are not traffic the model serves.
+type Sampler interface {
+	Sample(inputs, outputs []tensor.Tensor)
+}
+
 // Fault says what a call's end tells about the version that served it.
 type Fault uint8
 
@@ -114,6 +125,18 @@ func (r *Registry) RolloutSpec(name string) (json.RawMessage, error) {
 		return nil, tensor.Errorf(tensor.NotFound, "model %q not found", name)
 	}
 	return m.rollout, nil
+}
+
+// DriftSpec returns config.yaml's drift section of a model (nil when it
+// has none: the model is not monitored), for drift monitoring to read.
+func (r *Registry) DriftSpec(name string) (json.RawMessage, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	m := r.models[name]
+	if m == nil {
+		return nil, tensor.Errorf(tensor.NotFound, "model %q not found", name)
+	}
+	return m.drift, nil
 }
 
 // SetTraffic sets a model's split. Routing follows at once; when the set

@@ -40,12 +40,14 @@ type Registry struct {
 	batchMetrics *batching.Metrics      // nil: statistics without export
 	loadFailures *prometheus.CounterVec // nil without a Registerer
 
-	// mu guards models, ops, specCheck and every Model's fields. It is held
-	// only to read or swap those, never across a load, a drain or a call.
-	mu        sync.RWMutex
-	models    map[string]*Model
-	ops       map[string]*sync.Mutex // per model name, never removed: serialises its control operations
-	specCheck func([]byte) error     // checks config.yaml's rollout section; nil: any
+	// mu guards models, ops, specCheck, driftCheck and every Model's
+	// fields. It is held only to read or swap those, never across a load, a
+	// drain or a call.
+	mu         sync.RWMutex
+	models     map[string]*Model
+	ops        map[string]*sync.Mutex // per model name, never removed: serialises its control operations
+	specCheck  func([]byte) error     // checks config.yaml's rollout section; nil: any
+	driftCheck func([]byte) error     // checks config.yaml's drift section; nil: any
 
 	filesMu sync.Mutex // guards files
 	files   map[string]fileStamp
@@ -69,6 +71,7 @@ type Model struct {
 	observer   Observer        // told of routed calls during a rollout; nil: none
 	shadower   Shadower        // copies stable calls to the canary; nil: none
 	rollout    json.RawMessage // config.yaml's rollout section, for the rollout controller
+	drift      json.RawMessage // config.yaml's drift section, for drift monitoring; nil: not monitored
 }
 
 // VersionStatus is one version's state and why it is in it.
@@ -106,6 +109,15 @@ func (r *Registry) CheckRolloutSpecs(check func([]byte) error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.specCheck = check
+}
+
+// CheckDriftSpecs makes config.yaml's drift section part of a model's
+// configuration check, as CheckRolloutSpecs does for its rollout section.
+// Drift monitoring sets it before the first load.
+func (r *Registry) CheckDriftSpecs(check func([]byte) error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.driftCheck = check
 }
 
 // LoadAll loads what the repository folder holds, as at start in every

@@ -65,14 +65,15 @@ func (r *Registry) syncModel(ctx context.Context, name string, override *configS
 	return failed
 }
 
-// adoptConfig takes the model's default rollout and, unless SetTraffic has
-// set it, its traffic from config.yaml; it returns the serving versions and
-// the traffic in force.
+// adoptConfig takes the model's default rollout, its drift section and,
+// unless SetTraffic has set it, its traffic from config.yaml; it returns
+// the serving versions and the traffic in force.
 func (r *Registry) adoptConfig(name string, cfg ModelConfig) ([]*Version, Traffic) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	m := r.entryLocked(name)
 	m.rollout = cfg.Rollout
+	m.drift = cfg.Drift
 	if !m.trafficSet {
 		m.traffic = cfg.Traffic
 	}

@@ -119,7 +119,8 @@ func (r *Registry) Infer(ctx context.Context, name, version, key string, req *te
 	return rt.Infer(ctx, req)
 }
 
-// Infer runs req on the route's version and reports the call, once, to the
+// Infer runs req on the route's version, lets the version's sampler (drift
+// monitoring) see it when it succeeds, and reports the call, once, to the
 // observer (the rollout's windows), to the canary guard (its breaker) and
 // to the shadower. A call that meets a version closing between lookup and
 // admission (replaced or unloaded that instant) was never queued, so it
@@ -131,12 +132,12 @@ func (rt *Route) Infer(ctx context.Context, req *tensor.Request) (*tensor.Respon
 		start = time.Now()
 	}
 	v := rt.v
-	resp, err := v.Infer(ctx, req)
+	resp, err := v.infer(ctx, req, true)
 	for attempt := 0; errors.Is(err, batching.ErrClosed) && attempt < 3; attempt++ {
 		if v = rt.r.successor(rt.name, v); v == nil {
 			break
 		}
-		resp, err = v.Infer(ctx, req)
+		resp, err = v.infer(ctx, req, true)
 	}
 	if rt.observer == nil {
 		return resp, err

@@ -265,6 +265,7 @@ func TestTritonConfigDescribesWhatItReads(t *testing.T) {
 			c.WorkerNice, c.AllowSpinning, c.GraphOptimization, c.IntraOpThreads, c.InterOpThreads = 10, true, "disabled", 4, 2
 			c.VersionPolicy, c.Traffic = VersionPolicy{Specific: []int64{2, 5}}, Traffic{Stable: 2, Canary: 5, Weight: 12.5}
 			c.Rollout = json.RawMessage(`{"steps":[5,100]}`)
+			c.Drift = json.RawMessage(`{"window":"5m","min_rows":100}`)
 		}},
 	}
 	for _, tt := range tests {

@@ -214,6 +214,9 @@ func tritonModelParameters(cfg ModelConfig) map[string]*tritonpb.ModelParameter 
 	if cfg.Rollout != nil {
 		p["sluice.rollout"] = string(cfg.Rollout)
 	}
+	if cfg.Drift != nil {
+		p["sluice.drift"] = string(cfg.Drift)
+	}
 	out := make(map[string]*tritonpb.ModelParameter, len(p))
 	for k, v := range p {
 		out[k] = &tritonpb.ModelParameter{StringValue: v}

@@ -263,6 +263,13 @@ var modelParameters = map[string]func(*ModelConfig, string) error{
 		c.Rollout = json.RawMessage(v)
 		return nil
 	},
+	"sluice.drift": func(c *ModelConfig, v string) error {
+		if !json.Valid([]byte(v)) {
+			return fmt.Errorf("%q, expected config.yaml's drift section as JSON", v)
+		}
+		c.Drift = json.RawMessage(v)
+		return nil
+	},
 }
 
 // setThreads reads a thread count; Triton's 0 (ONNX Runtime picks: all

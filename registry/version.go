@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluice-serving/sluice/batching"
@@ -28,6 +29,30 @@ type Version struct {
 	hash    uint64    // content hash of model.onnx and its config file
 	card    []byte    // model_card.json beside model.onnx when it loaded; nil: none
 	pending sync.Pool // *pending, reused after successful calls
+	// sampler profiles the routed calls that succeed; nil: none. Atomic,
+	// so the request path reads it without a lock while drift monitoring
+	// attaches and detaches.
+	sampler atomic.Pointer[samplerRef]
+}
+
+// samplerRef boxes a Sampler for the atomic pointer.
+type samplerRef struct{ s Sampler }
+
+// SetSampler attaches s to the version's routed calls (nil detaches).
+func (v *Version) SetSampler(s Sampler) {
+	if s == nil {
+		v.sampler.Store(nil)
+		return
+	}
+	v.sampler.Store(&samplerRef{s})
+}
+
+// Sampler is the sampler attached to the version, or nil.
+func (v *Version) Sampler() Sampler {
+	if r := v.sampler.Load(); r != nil {
+		return r.s
+	}
+	return nil
 }
 
 func loadVersion(ctx context.Context, name string, v int64, path string, cfg ModelConfig, metrics *batching.Metrics, log *slog.Logger) (*Version, error) {
@@ -154,7 +179,15 @@ func (v *Version) Instances() int { return v.model.Instances() }
 func (v *Version) Stats() *batching.Stats { return v.batcher.Stats() }
 
 // Infer checks req against the signature and runs it through the batcher.
+// The call is not sampled: it is a shadow copy or a direct call, not a
+// call the model's traffic routed (Route.Infer samples those).
 func (v *Version) Infer(ctx context.Context, req *tensor.Request) (*tensor.Response, error) {
+	return v.infer(ctx, req, false)
+}
+
+// infer is Infer, handing the call to the version's sampler, if any, when
+// sample is true and the call succeeded.
+func (v *Version) infer(ctx context.Context, req *tensor.Request, sample bool) (*tensor.Response, error) {
 	p, _ := v.pending.Get().(*pending)
 	if p == nil {
 		p = &pending{}
@@ -180,6 +213,13 @@ func (v *Version) Infer(ctx context.Context, req *tensor.Request) (*tensor.Respo
 	resp := &tensor.Response{ModelName: v.name, ModelVersion: v.label, ID: req.ID, Outputs: make([]tensor.Tensor, len(p.want))}
 	for i, j := range p.want {
 		resp.Outputs[i] = it.Outputs[j]
+	}
+	if sample {
+		if r := v.sampler.Load(); r != nil {
+			// it.Inputs are the checked inputs in signature order and
+			// it.Outputs every output the model gave, still live here.
+			r.s.Sample(it.Inputs, it.Outputs)
+		}
 	}
 	it.Inputs, it.Outputs = nil, nil
 	clear(p.inputs) // pins no caller's tensors while pooled

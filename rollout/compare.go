@@ -1,7 +1,6 @@
 package rollout
 
 import (
-	"encoding/binary"
 	"math"
 
 	"github.com/sluice-serving/sluice/tensor"
@@ -51,40 +50,9 @@ func numbers(t *tensor.Tensor) []float64 {
 	size := t.DataType.Size()
 	out := make([]float64, len(t.Data)/size)
 	for i := range out {
-		out[i] = element(t.DataType, t.Data[i*size:])
+		out[i] = tensor.Element(t.DataType, t.Data[i*size:])
 	}
 	return out
-}
-
-func element(dt tensor.DataType, b []byte) float64 {
-	le := binary.LittleEndian
-	switch dt {
-	case tensor.Bool, tensor.Uint8:
-		return float64(b[0])
-	case tensor.Int8:
-		return float64(int8(b[0]))
-	case tensor.Uint16:
-		return float64(le.Uint16(b))
-	case tensor.Int16:
-		return float64(int16(le.Uint16(b)))
-	case tensor.Uint32:
-		return float64(le.Uint32(b))
-	case tensor.Int32:
-		return float64(int32(le.Uint32(b)))
-	case tensor.Uint64:
-		return float64(le.Uint64(b))
-	case tensor.Int64:
-		return float64(int64(le.Uint64(b)))
-	case tensor.FP16:
-		return float64(tensor.Float32FromHalf(le.Uint16(b)))
-	case tensor.BF16:
-		return float64(tensor.Float32FromBFloat16(le.Uint16(b)))
-	case tensor.FP32:
-		return float64(math.Float32frombits(le.Uint32(b)))
-	case tensor.FP64:
-		return math.Float64frombits(le.Uint64(b))
-	}
-	return 0
 }
 
 func floating(dt tensor.DataType) bool {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/sluice-serving/sluice/drift"
 	"github.com/sluice-serving/sluice/registry"
 	"github.com/sluice-serving/sluice/rollout"
 	"github.com/sluice-serving/sluice/tensor"
@@ -161,6 +162,36 @@ func (s *Server) adminTraffic(ctx *fasthttp.RequestCtx, r route) {
 		return
 	}
 	s.writeRollout(ctx, r.model)
+}
+
+// Drift is what the admin API shows of drift monitoring (package drift's
+// Monitor).
+type Drift interface {
+	View(model string) (drift.ModelView, error)
+}
+
+var _ Drift = (*drift.Monitor)(nil)
+
+// WithDrift serves d's view of each model at GET
+// /v2/admin/models/{m}/drift.
+func (s *Server) WithDrift(d Drift) *Server {
+	s.drift = d
+	return s
+}
+
+// adminDrift answers a model's drift: each served version's state and
+// signals against its training profile, and the last retraining trigger.
+func (s *Server) adminDrift(ctx *fasthttp.RequestCtx, r route) {
+	if s.drift == nil {
+		writeError(ctx, tensor.Errorf(tensor.NotFound, "drift monitoring is not running"))
+		return
+	}
+	v, err := s.drift.View(r.model)
+	if err != nil {
+		writeError(ctx, err)
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, v)
 }
 
 func (s *Server) adminAutoscale(ctx *fasthttp.RequestCtx) {

@@ -2,15 +2,20 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/sluice-serving/sluice/drift"
+	"github.com/sluice-serving/sluice/profile"
 	"github.com/sluice-serving/sluice/registry"
 	"github.com/sluice-serving/sluice/runtime/ortest"
 	"github.com/sluice-serving/sluice/tensor"
@@ -26,6 +31,26 @@ const inferAllocs = 14
 
 func TestInferCallAllocationBudget(t *testing.T) {
 	s, body, hl := mlpServer(t)
+	checkInferAllocs(t, s, body, hl)
+}
+
+// TestInferCallAllocationBudgetWithDrift: sampling every call into a
+// drift monitor's live profile adds no allocation to the request path.
+func TestInferCallAllocationBudgetWithDrift(t *testing.T) {
+	s, body, hl := mlpServerWith(t, true)
+	checkInferAllocs(t, s, body, hl)
+	v, err := s.models.Lookup("mlp", "1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, ok := v.Sampler().(*drift.Live)
+	if !ok || live.Sampled() < 500 {
+		t.Fatalf("sampler %T sampled %d rows; want the monitor's live profile to have seen every call", v.Sampler(), live.Sampled())
+	}
+}
+
+func checkInferAllocs(t *testing.T, s *Server, body []byte, hl int) {
+	t.Helper()
 	ctx := &fasthttp.RequestCtx{}
 	hlen := strconv.Itoa(hl)
 	call := func() { s.inferOnce(ctx, body, hlen) }
@@ -48,6 +73,13 @@ func TestInferCallAllocationBudget(t *testing.T) {
 // mlpServer is a server over a repository holding the mlp fixture alone,
 // and a binary request body for it with its header length.
 func mlpServer(t testing.TB) (*Server, []byte, int) {
+	return mlpServerWith(t, false)
+}
+
+// mlpServerWith is mlpServer; with monitored, the version has a model card
+// with a training profile and config.yaml a drift section, and a drift
+// monitor has attached its live profile to it.
+func mlpServerWith(t testing.TB, monitored bool) (*Server, []byte, int) {
 	t.Helper()
 	ortest.Init(t)
 	dir := t.TempDir()
@@ -61,6 +93,9 @@ func mlpServer(t testing.TB) (*Server, []byte, int) {
 	if err := os.WriteFile(filepath.Join(dir, "mlp", "1", "model.onnx"), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if monitored {
+		writeMLPProfile(t, dir)
+	}
 	cfg := registry.DefaultConfig()
 	cfg.Path = dir
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -68,16 +103,54 @@ func mlpServer(t testing.TB) (*Server, []byte, int) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	reg.CheckDriftSpecs(drift.CheckConfig)
 	if err := reg.LoadAll(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { reg.Close(context.Background()) })
+	if monitored {
+		mon, err := drift.New(reg, drift.DefaultConfig(), filepath.Join(dir, ".sluice", "drift"), log, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(mon.Close)
+		mon.Evaluate(context.Background(), time.Now())
+	}
 	x := tensor.Tensor{Name: "x", DataType: tensor.FP32, Shape: []int64{1, 16}, Data: make([]byte, 64)}
 	body, hl, err := v2.AppendRequest(nil, &tensor.Request{Inputs: []tensor.Tensor{x}, Outputs: []tensor.OutputRequest{{Name: "probs", Binary: true}}}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &Server{cfg: DefaultConfig(), models: reg, log: log}, body, hl
+}
+
+// writeMLPProfile gives the mlp fixture a drift section and a card whose
+// profile bins its 16 inputs over 20 bins each and its four class
+// probabilities: the layout drift monitoring samples into.
+func writeMLPProfile(t testing.TB, dir string) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(1, 1))
+	p := profile.Profile{Input: "x", Rows: 1000}
+	for j := range 16 {
+		col := make([]float64, 1000)
+		for i := range col {
+			col[i] = rng.NormFloat64()
+		}
+		p.Features = append(p.Features, profile.NumericFeature("x"+strconv.Itoa(j), j, col, profile.DefaultBins))
+	}
+	for j := range 4 {
+		p.Outputs = append(p.Outputs, profile.FixedFeature("probs", j, profile.Score, []float64{0.25}, []float64{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9}))
+	}
+	card, err := json.Marshal(map[string]any{"profile": p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "mlp", "1", registry.CardFile), card, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "mlp", "config.yaml"), []byte("drift:\n  sample_rate: 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // BenchmarkInferCall is one binary mlp call through the handler, in

@@ -45,11 +45,29 @@ func startServer(t testing.TB, cfg server.Config, models ...string) *testServer 
 }
 
 func startServerMode(t testing.TB, cfg server.Config, mode string, models ...string) *testServer {
+	return startServerWith(t, cfg, mode, serverHooks{}, models...)
+}
+
+// serverHooks let a test change the repository before the models load and
+// attach collaborators to the server before it serves.
+type serverHooks struct {
+	// prepare edits the repository once the models are copied in.
+	prepare func(repo string)
+	// attach runs before the first load and before serving; the function
+	// it returns, if any, runs when the server has stopped, before the
+	// registry drains.
+	attach func(repo string, reg *registry.Registry, srv *server.Server, promReg *prometheus.Registry) func()
+}
+
+func startServerWith(t testing.TB, cfg server.Config, mode string, hooks serverHooks, models ...string) *testServer {
 	t.Helper()
 	ortest.Init(t)
 	repo := t.TempDir()
 	for _, m := range models {
 		ortest.CopyModel(t, modelDirs[m], filepath.Join(repo, m))
+	}
+	if hooks.prepare != nil {
+		hooks.prepare(repo)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	promReg := prometheus.NewRegistry()
@@ -64,6 +82,13 @@ func startServerMode(t testing.TB, cfg server.Config, mode string, models ...str
 	if err != nil {
 		t.Fatal(err)
 	}
+	srv := server.New(cfg, reg, ctl, promReg, log)
+	detach := func() {}
+	if hooks.attach != nil {
+		if d := hooks.attach(repo, reg, srv, promReg); d != nil {
+			detach = d
+		}
+	}
 	if err := reg.LoadAll(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +98,6 @@ func startServerMode(t testing.TB, cfg server.Config, mode string, models ...str
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	srv := server.New(cfg, reg, ctl, promReg, log)
 	promReg.MustRegister(srv.Collectors()...)
 	go func() { done <- srv.Serve(ctx, ln, 5*time.Second) }()
 	t.Cleanup(func() {
@@ -82,6 +106,7 @@ func startServerMode(t testing.TB, cfg server.Config, mode string, models ...str
 		if err := <-done; err != nil {
 			t.Errorf("serve: %v", err)
 		}
+		detach()
 		ctl.Close()
 		if err := reg.Close(context.Background()); err != nil {
 			t.Errorf("closing the registry: %v", err)

@@ -61,6 +61,8 @@ func renderRoute(r route) (string, bool) {
 		return "/v2/admin/models/" + r.model + "/rollout/" + r.version, true
 	case routeAdminTraffic:
 		return "/v2/admin/models/" + r.model + "/traffic", true
+	case routeAdminDrift:
+		return "/v2/admin/models/" + r.model + "/drift", true
 	}
 	return "", false
 }
@@ -83,6 +85,7 @@ func FuzzParseRoute(f *testing.F) {
 		"/v2/admin/models/m/rollout", "/v2/admin/models/m/rollout/promote",
 		"/v2/admin/models/m/rollout/", "/v2/admin/models/m/traffic",
 		"/v2/admin/models//rollout", "/v2/admin/models/m", "/v2/admin/models/m/rollout/a/b",
+		"/v2/admin/models/m/drift", "/v2/admin/models/m/drift/", "/v2/admin/models//drift", "/v2/admin/models/m/drift/x",
 		"/v2/models/versions/versions/1", "/v2/models/m/versions/versions/stats",
 		"", "/", "//", "/v2//", "/V2/models/m", "/v2/models/\xff\x00/infer",
 		"/v2/models/m%2Fx/infer", "/v2/models/ready", "/v2/models/infer",

@@ -40,6 +40,7 @@ const (
 	routeAdminTraffic // PUT weights
 	routeAdminAutoscale
 	routeAdminFleet // the fleet's replicas, with etcd coordination
+	routeAdminDrift // a model's drift against its training profile
 )
 
 // methods lists what each endpoint answers to; HEAD goes with GET.
@@ -126,7 +127,8 @@ func parseRoute(path []byte) route {
 	return r
 }
 
-// parseAdmin reads {m}/rollout, {m}/rollout/{action} and {m}/traffic.
+// parseAdmin reads {m}/rollout, {m}/rollout/{action}, {m}/traffic and
+// {m}/drift.
 func parseAdmin(rest []byte) route {
 	parts := bytes.Split(rest, []byte("/"))
 	if len(parts[0]) == 0 || len(parts) < 2 {
@@ -140,6 +142,8 @@ func parseAdmin(rest []byte) route {
 		r.kind, r.version = routeAdminAction, string(parts[2]) // the action rides in version
 	case len(parts) == 2 && string(parts[1]) == "traffic":
 		r.kind = routeAdminTraffic
+	case len(parts) == 2 && string(parts[1]) == "drift":
+		r.kind = routeAdminDrift
 	}
 	return r
 }
@@ -207,6 +211,8 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		s.adminAutoscale(ctx)
 	case routeAdminFleet:
 		s.adminFleet(ctx)
+	case routeAdminDrift:
+		s.adminDrift(ctx, r)
 	}
 }
 

@@ -59,6 +59,7 @@ type Server struct {
 	metricsHandler fasthttp.RequestHandler // Prometheus exposition of the gatherer
 	autoscale      Recommendations         // nil: /v2/admin/autoscale answers 404
 	fleet          Fleet                   // nil: alone; /v2/admin/fleet answers 404
+	drift          Drift                   // nil: drift monitoring is off; /v2/admin/models/{m}/drift answers 404
 	access         *access                 // API keys and rate limits of inference calls
 	certs          *certReloader           // nil: plain HTTP
 	setupErr       error                   // a bad key list or TLS pair, returned by Serve

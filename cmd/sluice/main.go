@@ -26,6 +26,7 @@ import (
 	"github.com/sluice-serving/sluice/autoscale"
 	"github.com/sluice-serving/sluice/config"
 	"github.com/sluice-serving/sluice/coordination"
+	"github.com/sluice-serving/sluice/drift"
 	"github.com/sluice-serving/sluice/grpcserver"
 	"github.com/sluice-serving/sluice/registry"
 	"github.com/sluice-serving/sluice/rollout"
@@ -135,9 +136,10 @@ func serve(ctx context.Context, args, environ []string, stderr io.Writer) error 
 // runServe opens the port first, so probes meet a starting server (live
 // 200, ready 503) rather than a refused connection, then loads the models
 // and starts the loops. Shutdown order: the server stops taking calls and
-// finishes those in flight, the loops stop, the rollout controller stops
-// its shadow workers, the registry drains every queue, and the runtime
-// goes last (serve's deferred Shutdown).
+// finishes those in flight, the loops stop, the drift monitor ends its
+// trigger deliveries, the rollout controller stops its shadow workers, the
+// registry drains every queue, and the runtime goes last (serve's deferred
+// Shutdown).
 func runServe(ctx context.Context, cfg config.Config, log *slog.Logger, level *slog.LevelVar) error {
 	promReg := prometheus.NewRegistry()
 	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -153,6 +155,7 @@ func runServe(ctx context.Context, cfg config.Config, log *slog.Logger, level *s
 		}
 	}()
 	reg.CheckRolloutSpecs(rollout.CheckConfig)
+	reg.CheckDriftSpecs(drift.CheckConfig)
 	ctl, err := rollout.New(reg, filepath.Join(cfg.Repository.Path, ".sluice"), log, promReg)
 	if err != nil {
 		return err
@@ -167,6 +170,7 @@ func runServe(ctx context.Context, cfg config.Config, log *slog.Logger, level *s
 		return fmt.Errorf("server.addr: %w", err)
 	}
 	srv := server.New(cfg.Server, reg, ctl, promReg, log).WithAutoscale(rec)
+	dcfg := cfg.Drift
 	var coord *coordination.Coordinator
 	if cfg.Coordination.Enabled() {
 		if coord, err = coordination.New(cfg.Coordination, reg, ctl, log, promReg); err != nil {
@@ -175,6 +179,19 @@ func runServe(ctx context.Context, cfg config.Config, log *slog.Logger, level *s
 		defer coord.Close()
 		ctl.WithFleet(coord)
 		srv.WithFleet(coord)
+		if dcfg.Source == "" {
+			dcfg.Source = "/sluice/" + coord.Name()
+		}
+	}
+	mon, err := drift.New(reg, dcfg, filepath.Join(cfg.Repository.Path, ".sluice", "drift"), log, promReg)
+	if err != nil {
+		return err
+	}
+	defer mon.Close() // before the registry drains: trigger deliveries end first
+	srv.WithDrift(mon)
+	if coord != nil {
+		coord.WithDrift(mon)
+		mon.WithFleet(coord)
 	}
 	promReg.MustRegister(srv.Collectors()...)
 	sctx, stopServing := context.WithCancel(ctx)
@@ -218,7 +235,7 @@ func runServe(ctx context.Context, cfg config.Config, log *slog.Logger, level *s
 		ctl.Restore(ctx)
 	}
 	log.Info("models loaded; ready", "models", reg.Names())
-	defer startLoops(ctx, cfg, reg, ctl, rec, log)()
+	defer startLoops(ctx, cfg, reg, ctl, rec, mon, log)()
 	if coord != nil {
 		// The fleet's state comes from etcd: the coordinator reads and
 		// applies it, then watches; it stops before the loops do.
@@ -272,9 +289,10 @@ func serveGRPC(ctx context.Context, cfg config.Config, reg *registry.Registry, c
 // runs one per connection and server.max_connections bounds those.
 const grpcStreams = 256
 
-// startLoops starts the rollout analysis, repository polling and replica
-// recommendation loops; the function it returns stops them and waits.
-func startLoops(ctx context.Context, cfg config.Config, reg *registry.Registry, ctl *rollout.Controller, rec *autoscale.Recommender, log *slog.Logger) func() {
+// startLoops starts the rollout analysis, repository polling, drift
+// monitoring and replica recommendation loops; the function it returns
+// stops them and waits.
+func startLoops(ctx context.Context, cfg config.Config, reg *registry.Registry, ctl *rollout.Controller, rec *autoscale.Recommender, mon *drift.Monitor, log *slog.Logger) func() {
 	lctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	every := func(d time.Duration, loop func(<-chan time.Time)) {
@@ -282,6 +300,7 @@ func startLoops(ctx context.Context, cfg config.Config, reg *registry.Registry, 
 		wg.Go(func() { defer ticker.Stop(); loop(ticker.C) })
 	}
 	every(cfg.Repository.RolloutInterval, func(ticks <-chan time.Time) { ctl.Run(lctx, ticks) })
+	every(cfg.Drift.Interval, func(ticks <-chan time.Time) { mon.Run(lctx, ticks) })
 	if cfg.Repository.ControlMode == registry.ModePoll {
 		every(cfg.Repository.PollInterval, func(ticks <-chan time.Time) { reg.Watch(lctx, ticks) })
 	}
