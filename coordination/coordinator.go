@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 
+	"github.com/sluice-serving/sluice/drift"
 	"github.com/sluice-serving/sluice/registry"
 	"github.com/sluice-serving/sluice/rollout"
 	"github.com/sluice-serving/sluice/tensor"
@@ -61,7 +62,7 @@ type RolloutView struct {
 }
 
 // Coordinator is this replica's membership of the fleet; it is the
-// rollout controller's Fleet.
+// rollout controller's Fleet and the drift monitor's.
 type Coordinator struct {
 	cfg    Config
 	name   string
@@ -73,10 +74,23 @@ type Coordinator struct {
 	leading   atomic.Bool // this replica won the election and its session lives
 	connected atomic.Bool // the last publish reached etcd
 
-	mu      sync.Mutex // guards rev, members and windows: what the watch saw
-	rev     map[string]int64
-	members map[string]Member
-	windows map[string]map[string]rollout.WindowSet // model → replica → windows
+	// mu guards what the watch saw: rev, members, windows, driftWins and
+	// triggers; and trigRead, what LastTrigger answered.
+	mu        sync.Mutex
+	rev       map[string]int64
+	members   map[string]Member
+	windows   map[string]map[string]rollout.WindowSet // model → replica → windows
+	driftWins map[string]map[string]drift.WindowSet   // "model/version" → replica → window set
+	triggers  map[string]triggerRecord                // model → its drift-triggers key
+	trigRead  map[string]int64                        // model → the record's revision LastTrigger last answered
+
+	driftSrc DriftSource // set by WithDrift before Run; nil publishes no drift windows
+	// published is what the last publish that landed stored of driftSrc:
+	// "model/version" → JSON, under publishedLease; badDriftKeys are the
+	// malformed keys already logged. Only the publish loop touches them.
+	published      map[string]string
+	publishedLease clientv3.LeaseID
+	badDriftKeys   map[string]bool
 
 	sessMu sync.Mutex // guards sess, the lease this replica's keys live under
 	sess   *concurrency.Session
@@ -122,7 +136,9 @@ func New(cfg Config, models Models, ctl Controller, log *slog.Logger, reg promet
 		return nil, err
 	}
 	return &Coordinator{cfg: cfg, name: name, cli: cli, ctl: ctl, models: models, log: log.With("replica", name),
-		rev: map[string]int64{}, members: map[string]Member{}, windows: map[string]map[string]rollout.WindowSet{}, metrics: m}, nil
+		rev: map[string]int64{}, members: map[string]Member{}, windows: map[string]map[string]rollout.WindowSet{},
+		driftWins: map[string]map[string]drift.WindowSet{}, triggers: map[string]triggerRecord{}, trigRead: map[string]int64{},
+		published: map[string]string{}, badDriftKeys: map[string]bool{}, metrics: m}, nil
 }
 
 // Name is this replica's name in the fleet.
@@ -212,6 +228,7 @@ func (c *Coordinator) sync(ctx context.Context) (int64, error) {
 	}
 	c.mu.Lock()
 	c.members, c.windows = map[string]Member{}, map[string]map[string]rollout.WindowSet{}
+	c.resetDrift(resp.Header.Revision)
 	c.mu.Unlock()
 	for _, kv := range resp.Kvs {
 		c.event(ctx, false, kv.Key, kv.Value, kv.ModRevision)
@@ -253,6 +270,10 @@ func (c *Coordinator) event(ctx context.Context, deleted bool, key, value []byte
 			}
 		}
 		c.mu.Unlock()
+	case len(parts) == 4 && parts[0] == "drift":
+		c.driftEvent(parts[1]+"/"+parts[2], parts[3], deleted, value)
+	case len(parts) == 2 && parts[0] == "drift-triggers":
+		c.triggerEvent(parts[1], deleted, value, modRev)
 	}
 }
 
@@ -395,10 +416,17 @@ func (c *Coordinator) publish(ctx context.Context, lease clientv3.LeaseID) error
 		}
 		ops = append(ops, clientv3.OpPut(c.key("windows", model, c.name), string(wb), clientv3.WithLease(lease)))
 	}
+	dops, next, err := c.driftOps(lease)
+	if err != nil {
+		return err
+	}
 	pctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
 	defer cancel()
-	_, err = c.cli.Txn(pctx).Then(ops...).Commit()
-	return err
+	if err := c.commit(pctx, append(ops, dops...)); err != nil {
+		return err
+	}
+	c.published, c.publishedLease = next, lease
+	return nil
 }
 
 // view is this replica's Member record now.

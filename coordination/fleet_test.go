@@ -78,8 +78,9 @@ func coordConfig(endpoints []string, name string) coordination.Config {
 	return c
 }
 
-// startReplica starts replica name over its own copy of repo.
-func startReplica(t *testing.T, name, repo string, endpoints []string) *replica {
+// startReplica starts replica name over its own copy of repo; with, when
+// given, wires its coordinator before it runs.
+func startReplica(t *testing.T, name, repo string, endpoints []string, with func(*coordination.Coordinator)) *replica {
 	t.Helper()
 	ortest.Init(t)
 	dir := filepath.Join(t.TempDir(), name)
@@ -106,6 +107,9 @@ func startReplica(t *testing.T, name, repo string, endpoints []string) *replica 
 		t.Fatal(err)
 	}
 	ctl.WithFleet(coord)
+	if with != nil {
+		with(coord)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { coord.Run(ctx) })
@@ -130,9 +134,21 @@ func startReplica(t *testing.T, name, repo string, endpoints []string) *replica 
 
 func startFleet(t *testing.T, cluster *etcdtest.Cluster, repo string, n int) []*replica {
 	t.Helper()
+	return startFleetWith(t, cluster, repo, n, nil)
+}
+
+// startFleetWith starts n replicas, wiring replica i's coordinator with
+// with(i, coordinator) when with is given, and waits until they form a
+// fleet with one leader.
+func startFleetWith(t *testing.T, cluster *etcdtest.Cluster, repo string, n int, with func(int, *coordination.Coordinator)) []*replica {
+	t.Helper()
 	var rs []*replica
 	for i := range n {
-		rs = append(rs, startReplica(t, fmt.Sprintf("replica-%d", i), repo, cluster.AllEndpoints()))
+		var wire func(*coordination.Coordinator)
+		if with != nil {
+			wire = func(c *coordination.Coordinator) { with(i, c) }
+		}
+		rs = append(rs, startReplica(t, fmt.Sprintf("replica-%d", i), repo, cluster.AllEndpoints(), wire))
 	}
 	// Every replica sees every other, and one leads.
 	waitFor(t, 20*time.Second, "every replica to see the whole fleet and one leader", func() bool {
