@@ -141,7 +141,7 @@ var descriptions = map[string]string{
 	"drift.interval":                  "how often drift windows move on and are judged, and triggers decided",
 	"drift.webhook_timeout":           "bound on one attempt to deliver a retraining trigger to a model's drift.trigger.webhook",
 	"drift.webhook_token":             "bearer token sent with retraining triggers (also SLUICE_DRIFT_WEBHOOK_TOKEN; empty: none)",
-	"drift.source":                    "CloudEvents source of retraining triggers (empty: /sluice/<replica>, the host name or coordination.replica)",
+	"drift.source":                    "CloudEvents source of retraining triggers (empty: /sluice/<host name> alone, <coordination.prefix>/fleet in a fleet)",
 	"log.level":                       "debug, info, warn or error",
 	"log.format":                      "text or json",
 }

@@ -75,14 +75,13 @@ type Coordinator struct {
 	connected atomic.Bool // the last publish reached etcd
 
 	// mu guards what the watch saw: rev, members, windows, driftWins and
-	// triggers; and trigRead, what LastTrigger answered.
+	// triggers.
 	mu        sync.Mutex
 	rev       map[string]int64
 	members   map[string]Member
 	windows   map[string]map[string]rollout.WindowSet // model → replica → windows
 	driftWins map[string]map[string]drift.WindowSet   // "model/version" → replica → window set
 	triggers  map[string]triggerRecord                // model → its drift-triggers key
-	trigRead  map[string]int64                        // model → the record's revision LastTrigger last answered
 
 	driftSrc DriftSource // set by WithDrift before Run; nil publishes no drift windows
 	// published is what the last publish that landed stored of driftSrc:
@@ -137,7 +136,7 @@ func New(cfg Config, models Models, ctl Controller, log *slog.Logger, reg promet
 	}
 	return &Coordinator{cfg: cfg, name: name, cli: cli, ctl: ctl, models: models, log: log.With("replica", name),
 		rev: map[string]int64{}, members: map[string]Member{}, windows: map[string]map[string]rollout.WindowSet{},
-		driftWins: map[string]map[string]drift.WindowSet{}, triggers: map[string]triggerRecord{}, trigRead: map[string]int64{},
+		driftWins: map[string]map[string]drift.WindowSet{}, triggers: map[string]triggerRecord{},
 		published: map[string]string{}, badDriftKeys: map[string]bool{}, metrics: m}, nil
 }
 

@@ -127,17 +127,24 @@ func (c *Coordinator) driftEvent(key, replica string, deleted bool, value []byte
 // triggerEvent applies one change of model's trigger record made at
 // store revision modRev.
 func (c *Coordinator) triggerEvent(model string, deleted bool, value []byte, modRev int64) {
-	r := triggerRecord{seen: modRev}
-	if !deleted {
-		r.rev = modRev
-		if err := json.Unmarshal(value, &r.t); err != nil {
-			c.log.Warn("coordination: a model's drift trigger record is not JSON of drift.Trigger; treating it as none", "model", model, "err", err)
-		} else {
-			r.ok = true
-		}
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if deleted {
+		// A deleted record is no record: the entry goes, so that a model
+		// whose record is deleted leaves nothing behind. A stale read
+		// applied after it can bring the record back; the next write's
+		// compare-and-swap fails on it and learns the key is gone.
+		if modRev > c.triggers[model].seen {
+			delete(c.triggers, model)
+		}
+		return
+	}
+	r := triggerRecord{seen: modRev, rev: modRev}
+	if err := json.Unmarshal(value, &r.t); err != nil {
+		c.log.Warn("coordination: a model's drift trigger record is not JSON of drift.Trigger; treating it as none", "model", model, "err", err)
+	} else {
+		r.ok = true
+	}
 	c.applyTrigger(model, r)
 }
 
@@ -184,56 +191,45 @@ func (c *Coordinator) DriftWindows(key string) []drift.WindowSet {
 	return out
 }
 
-// LastTrigger is the fleet's record of model's last trigger, as watched.
-// The next WriteTrigger for model succeeds only if the record is still the
-// one answered here.
-func (c *Coordinator) LastTrigger(model string) (drift.Trigger, bool) {
+// LastTrigger is the fleet's record of model's last trigger, as watched,
+// and the key's revision: what a WriteTrigger made on this reading
+// compares with.
+func (c *Coordinator) LastTrigger(model string) (drift.Trigger, int64, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r := c.triggers[model]
-	c.trigRead[model] = r.rev
-	return r.t, r.ok
+	return r.t, r.rev, r.ok
 }
 
 // WriteTrigger records t as model's last trigger under
 // drift-triggers/{model}, outside any lease so that it outlives the
-// leader, if the record is still the one LastTrigger last answered (or,
-// with no read since this replica's last write landed, the one it last
-// saw): a compare-and-swap on the key's revision. An error means another replica recorded a
-// trigger first, or etcd could not be reached: the trigger must not be
-// sent.
-func (c *Coordinator) WriteTrigger(ctx context.Context, model string, t drift.Trigger) error {
+// leader, if the key is still at revision rev (0: absent), the one the
+// caller read with LastTrigger or got from its previous write: a
+// compare-and-swap. It answers the key's new revision. An error means
+// another replica recorded a trigger first, or etcd could not be reached:
+// the trigger must not be sent.
+func (c *Coordinator) WriteTrigger(ctx context.Context, model string, t drift.Trigger, rev int64) (int64, error) {
 	if model == "" || strings.Contains(model, "/") {
-		return tensor.Errorf(tensor.InvalidArgument, "drift trigger for model %q: expected a model name without \"/\"", model)
+		return 0, tensor.Errorf(tensor.InvalidArgument, "drift trigger for model %q: expected a model name without \"/\"", model)
 	}
 	b, err := json.Marshal(t)
 	if err != nil {
-		return fmt.Errorf("model %q: encoding drift trigger %q: %w", model, t.ID, err)
+		return 0, fmt.Errorf("model %q: encoding drift trigger %q: %w", model, t.ID, err)
 	}
 	key := c.key("drift-triggers", model)
-	c.mu.Lock()
-	rev, read := c.trigRead[model]
-	if !read {
-		rev = c.triggers[model].rev
-	}
-	c.mu.Unlock()
 	resp, err := c.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
 		Then(clientv3.OpPut(key, string(b))).Else(clientv3.OpGet(key)).Commit()
 	if err != nil {
-		return tensor.Errorf(tensor.Unavailable, "model %q: recording drift trigger %q in etcd: %w", model, t.ID, err)
+		return 0, tensor.Errorf(tensor.Unavailable, "model %q: recording drift trigger %q in etcd: %w", model, t.ID, err)
 	}
 	if !resp.Succeeded {
 		c.learnTrigger(model, resp)
-		return tensor.Errorf(tensor.Unavailable, "model %q: another replica recorded a drift trigger after this one read the record (revision %d); not recording trigger %q", model, rev, t.ID)
+		return 0, tensor.Errorf(tensor.Unavailable, "model %q: the drift trigger record changed after revision %d, the one read; not recording trigger %q", model, rev, t.ID)
 	}
 	c.mu.Lock()
 	c.applyTrigger(model, triggerRecord{t: t, ok: true, rev: resp.Header.Revision, seen: resp.Header.Revision})
-	// The read is used up: the next write compares with the record as
-	// watched, this one or a newer. A refused write keeps it, so retrying
-	// without reading again is refused too.
-	delete(c.trigRead, model)
 	c.mu.Unlock()
-	return nil
+	return resp.Header.Revision, nil
 }
 
 // learnTrigger applies the record a failed compare-and-swap read, so the

@@ -148,7 +148,7 @@ func waitTrigger(t *testing.T, rs []*replica, want drift.Trigger) {
 	t.Helper()
 	waitFor(t, 10*time.Second, fmt.Sprintf("every replica to read trigger %q", want.ID), func() bool {
 		for _, r := range rs {
-			if got, ok := r.coord.LastTrigger("student"); !ok || !reflect.DeepEqual(got, want) {
+			if got, _, ok := r.coord.LastTrigger("student"); !ok || !reflect.DeepEqual(got, want) {
 				return false
 			}
 		}
@@ -158,30 +158,36 @@ func waitTrigger(t *testing.T, rs []*replica, want drift.Trigger) {
 
 // TestDriftTriggerCompareAndSwap: two replicas that read the same record
 // write theirs at once; exactly one lands, every replica reads it, and the
-// other lands only after reading it.
+// other lands only after reading it. The revision a replica read is the
+// key's in etcd, and a write answers the key's new one.
 func TestDriftTriggerCompareAndSwap(t *testing.T) {
 	cluster := etcdtest.Start(t, 1)
 	rs := startFleet(t, cluster, fleetRepo(t, "", fastSpec), 3)
-	if got, ok := rs[0].coord.LastTrigger("student"); ok {
-		t.Fatalf("a new fleet has a trigger record: %+v", got)
+	if got, rev, ok := rs[0].coord.LastTrigger("student"); ok || rev != 0 {
+		t.Fatalf("a new fleet has a trigger record: %+v at revision %d", got, rev)
 	}
+	cli := cluster.Client(t)
 	a, b := rs[0], rs[1]
 	for round := range 3 {
 		ta, tb := trigger(fmt.Sprintf("a-%d", round), int64(1718000000+round)), trigger(fmt.Sprintf("b-%d", round), int64(1718000000+round))
-		a.coord.LastTrigger("student")
-		b.coord.LastTrigger("student")
-		errs := make([]error, 2)
+		_, ra, _ := a.coord.LastTrigger("student")
+		_, rb, _ := b.coord.LastTrigger("student")
+		if want := modRev(t, cli, "/sluice-test/drift-triggers/student"); ra != want || rb != want {
+			t.Fatalf("round %d: the replicas read revisions %d and %d, want the key's %d", round, ra, rb, want)
+		}
+		errs, revs := make([]error, 2), make([]int64, 2)
 		var wg sync.WaitGroup
 		start := make(chan struct{})
 		for i, w := range []struct {
-			r *replica
-			t drift.Trigger
-		}{{a, ta}, {b, tb}} {
+			r   *replica
+			t   drift.Trigger
+			rev int64
+		}{{a, ta, ra}, {b, tb, rb}} {
 			wg.Go(func() {
 				<-start
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
-				errs[i] = w.r.coord.WriteTrigger(ctx, "student", w.t)
+				revs[i], errs[i] = w.r.coord.WriteTrigger(ctx, "student", w.t, w.rev)
 			})
 		}
 		close(start)
@@ -189,19 +195,23 @@ func TestDriftTriggerCompareAndSwap(t *testing.T) {
 		if (errs[0] == nil) == (errs[1] == nil) {
 			t.Fatalf("round %d: both writes from the same read: errors %v and %v, want exactly one to land", round, errs[0], errs[1])
 		}
-		won, lost, loser := ta, tb, b
+		won, lost, loser, wonRev := ta, tb, b, revs[0]
 		if errs[0] != nil {
-			won, lost, loser = tb, ta, a
+			won, lost, loser, wonRev = tb, ta, a, revs[1]
+		}
+		if got := modRev(t, cli, "/sluice-test/drift-triggers/student"); wonRev != got {
+			t.Errorf("round %d: the write that landed answered revision %d, the key is at %d", round, wonRev, got)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := loser.coord.WriteTrigger(ctx, "student", lost); err == nil {
-			t.Fatalf("round %d: %s tried again without reading and wrote over %q", round, loser.name, won.ID)
+		if _, err := loser.coord.WriteTrigger(ctx, "student", lost, ra); err == nil {
+			t.Fatalf("round %d: %s tried again on the old read and wrote over %q", round, loser.name, won.ID)
 		}
 		waitTrigger(t, rs, won)
-		if got, ok := loser.coord.LastTrigger("student"); !ok || got.ID != won.ID {
-			t.Fatalf("round %d: %s reads %+v after losing, want %q", round, loser.name, got, won.ID)
+		got, rev, ok := loser.coord.LastTrigger("student")
+		if !ok || got.ID != won.ID || rev != wonRev {
+			t.Fatalf("round %d: %s reads %+v at revision %d after losing, want %q at %d", round, loser.name, got, rev, won.ID, wonRev)
 		}
-		err := loser.coord.WriteTrigger(ctx, "student", lost)
+		_, err := loser.coord.WriteTrigger(ctx, "student", lost, rev)
 		cancel()
 		if err != nil {
 			t.Fatalf("round %d: %s read %q and then could not write: %v", round, loser.name, won.ID, err)
@@ -210,9 +220,39 @@ func TestDriftTriggerCompareAndSwap(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := a.coord.WriteTrigger(ctx, "a/b", trigger("x", 1)); err == nil {
+	if _, err := a.coord.WriteTrigger(ctx, "a/b", trigger("x", 1), 0); err == nil {
 		t.Error("a trigger for model \"a/b\" was written; want it refused: a model name has no \"/\"")
 	}
+}
+
+// TestDriftTriggerDeleted: a deleted trigger record is forgotten by every
+// replica, and the next write expects no record.
+func TestDriftTriggerDeleted(t *testing.T) {
+	cluster := etcdtest.Start(t, 1)
+	rs := startFleet(t, cluster, fleetRepo(t, "", fastSpec), 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	first := trigger("student-1-1718000000", 1718000300)
+	if _, err := rs[0].coord.WriteTrigger(ctx, "student", first, 0); err != nil {
+		t.Fatal(err)
+	}
+	waitTrigger(t, rs, first)
+	if _, err := cluster.Client(t).Delete(ctx, "/sluice-test/drift-triggers/student"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "every replica to forget the deleted record", func() bool {
+		for _, r := range rs {
+			if _, rev, ok := r.coord.LastTrigger("student"); ok || rev != 0 {
+				return false
+			}
+		}
+		return true
+	})
+	next := trigger("student-1-1718009000", 1718009300)
+	if _, err := rs[1].coord.WriteTrigger(ctx, "student", next, 0); err != nil {
+		t.Fatalf("writing the first record after the delete: %v", err)
+	}
+	waitTrigger(t, rs, next)
 }
 
 // TestDriftTriggerOutlivesLeader: the leader records a trigger and stops;
@@ -224,10 +264,10 @@ func TestDriftTriggerOutlivesLeader(t *testing.T) {
 	rs := startFleet(t, cluster, repo, 3)
 	old := leader(rs)
 	want := trigger("student-1-1718000000", 1718000300)
-	old.coord.LastTrigger("student")
+	_, rev, _ := old.coord.LastTrigger("student")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := old.coord.WriteTrigger(ctx, "student", want); err != nil {
+	if _, err := old.coord.WriteTrigger(ctx, "student", want, rev); err != nil {
 		t.Fatalf("the leader recording a trigger: %v", err)
 	}
 	waitTrigger(t, rs, want)
@@ -240,11 +280,12 @@ func TestDriftTriggerOutlivesLeader(t *testing.T) {
 	}
 	old.stop()
 	waitFor(t, 20*time.Second, "another replica to lead", func() bool { return leader(rest) != nil })
-	if got, ok := leader(rest).coord.LastTrigger("student"); !ok || !reflect.DeepEqual(got, want) {
+	if got, _, ok := leader(rest).coord.LastTrigger("student"); !ok || !reflect.DeepEqual(got, want) {
 		t.Errorf("the new leader reads %+v (%v), want the old leader's %+v", got, ok, want)
 	}
 	late := startReplica(t, "replica-late", repo, cluster.AllEndpoints(), nil)
 	waitTrigger(t, []*replica{late}, want)
+	_, lateRev, _ := late.coord.LastTrigger("student")
 
 	resp, err := cluster.Client(t).Get(ctx, "/sluice-test/drift-triggers/student")
 	if err != nil || len(resp.Kvs) != 1 {
@@ -256,11 +297,11 @@ func TestDriftTriggerOutlivesLeader(t *testing.T) {
 
 	next := trigger("student-1-1718009000", 1718009300)
 	nl := leader(rest)
-	nl.coord.LastTrigger("student")
-	if err := nl.coord.WriteTrigger(ctx, "student", next); err != nil {
+	_, rev, _ = nl.coord.LastTrigger("student")
+	if _, err := nl.coord.WriteTrigger(ctx, "student", next, rev); err != nil {
 		t.Fatalf("the new leader recording the next episode's trigger: %v", err)
 	}
-	if err := late.coord.WriteTrigger(ctx, "student", want); err == nil { // late last read the old leader's record
+	if _, err := late.coord.WriteTrigger(ctx, "student", want, lateRev); err == nil { // late last read the old leader's record
 		t.Errorf("%s wrote over the new leader's record after reading only the old one; want its compare-and-swap refused", late.name)
 	}
 	waitTrigger(t, append(rest, late), next)

@@ -16,7 +16,9 @@ type Config struct {
 	// WebhookToken, when set, is sent as "Authorization: Bearer <token>".
 	WebhookToken string `koanf:"webhook_token"`
 	// Source is the CloudEvents source of the triggers; empty:
-	// /sluice/<host name>, or /sluice/<replica> in a fleet.
+	// /sluice/<host name> alone, or <coordination.prefix>/fleet in a fleet,
+	// where every replica sends as one source (a new leader's retry is then
+	// the same event to a receiver that drops duplicates).
 	Source string `koanf:"source"`
 }
 

@@ -20,7 +20,9 @@
 // holds closed slots only, so replicas that share a clock agree on it; an
 // episode's trigger has one id (model, version, the window end at which
 // the episode began) on every replica and every attempt; a trigger is
-// recorded before its event is sent, so a new leader never sends an
-// episode's event again, and only a sent (or logged) trigger starts the
+// claimed in the record (sending) before its event is sent, so a new
+// leader never sends an episode's event while it may be on its way, and a
+// claim whose outcome was never recorded is sent again, same id, once its
+// delivery must have ended; only a sent (or logged) trigger starts the
 // cooldown; every delivery goroutine is the Monitor's and Close waits for it.
 package drift

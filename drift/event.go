@@ -80,6 +80,17 @@ type webhook struct {
 	backoff time.Duration
 }
 
+// span is the longest send takes: every attempt and the backoffs between
+// them.
+func (w webhook) span() time.Duration {
+	d, wait := time.Duration(w.tries)*w.timeout, w.backoff
+	for range w.tries - 1 {
+		d += wait
+		wait *= 2
+	}
+	return d
+}
+
 // send POSTs ev to url until a 2xx answer, the attempts run out, the
 // receiver refuses it for good (a 4xx other than 408 or 429), or ctx ends.
 func (w webhook) send(ctx context.Context, url string, ev Event) error {

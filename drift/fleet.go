@@ -16,12 +16,15 @@ type Fleet interface {
 	// DriftWindows are the other live replicas' latest windows for key
 	// ("model/version"), as they published them.
 	DriftWindows(key string) []WindowSet
-	// LastTrigger is the fleet's record of model's last trigger.
-	LastTrigger(model string) (Trigger, bool)
-	// WriteTrigger records t as model's last trigger if nobody wrote one
-	// since this replica read it (compare and swap); an error means the
-	// trigger must not be sent.
-	WriteTrigger(ctx context.Context, model string, t Trigger) error
+	// LastTrigger is the fleet's record of model's last trigger and the
+	// revision it was read at (0 and false: there is none).
+	LastTrigger(model string) (t Trigger, rev int64, ok bool)
+	// WriteTrigger records t as model's last trigger if the record is
+	// still at revision rev, the one the decision to write was made on
+	// (0: no record); it answers the record's new revision, which the
+	// next write of the same delivery compares with. An error means the
+	// record was not written: a claim that fails must not be sent.
+	WriteTrigger(ctx context.Context, model string, t Trigger, rev int64) (int64, error)
 }
 
 // WindowSet is one replica's live counts for one served version over its
@@ -51,6 +54,6 @@ type Trigger struct {
 	Model   string    `json:"model"`
 	Version int64     `json:"version"`
 	Reason  string    `json:"reason"`
-	Outcome string    `json:"outcome"` // sent, logged (no webhook), coalesced or failed
+	Outcome string    `json:"outcome"` // sending, sent, logged (no webhook), coalesced or failed
 	Time    time.Time `json:"time"`
 }

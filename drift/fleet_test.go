@@ -3,6 +3,8 @@ package drift
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -11,14 +13,25 @@ import (
 )
 
 // fakeFleet is a fleet of this replica and others whose windows the test
-// sets, with a trigger record it keeps as etcd would.
+// sets, with a trigger record it keeps as etcd would: each write moves
+// the model's revision on, a write made on an older revision is refused,
+// and one whose context has ended fails.
 type fakeFleet struct {
 	mu       sync.Mutex // guards every field: a delivery writes while the test reads
 	leading  bool
 	windows  map[string][]WindowSet
 	last     map[string]Trigger
+	revs     map[string]int64 // each model's record's revision; 0 with none
 	writes   []Trigger
 	writeErr error
+	// failWrite, when set, says whether a write of t fails; afterRead runs
+	// after every LastTrigger, under mu: another replica acting then.
+	failWrite func(t Trigger) bool
+	afterRead func(f *fakeFleet)
+}
+
+func newFakeFleet(leading bool) *fakeFleet {
+	return &fakeFleet{leading: leading, windows: map[string][]WindowSet{}, last: map[string]Trigger{}, revs: map[string]int64{}}
 }
 
 var _ Fleet = (*fakeFleet)(nil)
@@ -35,22 +48,50 @@ func (f *fakeFleet) DriftWindows(key string) []WindowSet {
 	return f.windows[key]
 }
 
-func (f *fakeFleet) LastTrigger(model string) (Trigger, bool) {
+func (f *fakeFleet) LastTrigger(model string) (Trigger, int64, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	t, ok := f.last[model]
-	return t, ok
+	rev := f.revs[model]
+	if f.afterRead != nil {
+		f.afterRead(f)
+	}
+	return t, rev, ok
 }
 
-func (f *fakeFleet) WriteTrigger(_ context.Context, model string, t Trigger) error {
+func (f *fakeFleet) WriteTrigger(ctx context.Context, model string, t Trigger, rev int64) (int64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.writeErr != nil {
-		return f.writeErr
+	switch {
+	case ctx.Err() != nil:
+		return 0, ctx.Err()
+	case f.writeErr != nil:
+		return 0, f.writeErr
+	case f.failWrite != nil && f.failWrite(t):
+		return 0, errors.New("the store cannot be reached")
+	case rev != f.revs[model]:
+		return 0, fmt.Errorf("the record is at revision %d, not %d", f.revs[model], rev)
 	}
-	f.last[model] = t
+	f.put(model, t)
 	f.writes = append(f.writes, t)
-	return nil
+	return f.revs[model], nil
+}
+
+// put makes t model's record at the next revision; f.mu is held.
+func (f *fakeFleet) put(model string, t Trigger) {
+	f.last[model] = t
+	f.revs[model]++
+}
+
+// outcomes are the outcomes of the records written, in order.
+func (f *fakeFleet) outcomes() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, t := range f.writes {
+		out = append(out, t.Outcome)
+	}
+	return out
 }
 
 func (f *fakeFleet) set(fn func(f *fakeFleet)) {
@@ -96,7 +137,7 @@ func TestMonitorMergesTheFleetAndOnlyTheLeaderTriggers(t *testing.T) {
 	p, _ := studentProfile(t)
 	hook := newReceiver(t)
 	reg, dir := studentRepo(t, map[string]model{"student": {driftConfig(hook.URL), card(p)}})
-	fleet := &fakeFleet{windows: map[string][]WindowSet{}, last: map[string]Trigger{}}
+	fleet := newFakeFleet(false)
 	m := newMonitor(t, reg, dir, nil).WithFleet(fleet)
 	other := otherReplica(t, at(0))
 	ctx := context.Background()
@@ -130,8 +171,8 @@ func TestMonitorMergesTheFleetAndOnlyTheLeaderTriggers(t *testing.T) {
 		tick(s)
 	}
 	waitIdle(t, m)
-	if v := view(t, m, "student").Versions[0]; v.State != StateDrifting || len(hook.received()) != 0 || len(fleet.writes) != 0 {
-		t.Fatalf("a follower: %+v, %d events, %d records; want drifting and no trigger", v, len(hook.received()), len(fleet.writes))
+	if v := view(t, m, "student").Versions[0]; v.State != StateDrifting || len(hook.received()) != 0 || len(fleet.outcomes()) != 0 {
+		t.Fatalf("a follower: %+v, %d events, %d records; want drifting and no trigger", v, len(hook.received()), len(fleet.outcomes()))
 	}
 
 	fleet.set(func(f *fakeFleet) { f.leading, f.writeErr = true, errors.New("the record changed since it was read") })
@@ -150,8 +191,12 @@ func TestMonitorMergesTheFleetAndOnlyTheLeaderTriggers(t *testing.T) {
 	tick(22) // retryAfter (5s) later; the window still holds the shifted calls
 	waitIdle(t, m)
 	got := hook.received()
-	if len(got) != 1 || len(fleet.writes) != 1 || fleet.writes[0].ID != got[0].event.ID || fleet.writes[0].Outcome != OutcomeSent || got[0].event.ID != "student-1-"+itoa(at(13).Unix()) {
-		t.Fatalf("the leader: %d events, records %+v", len(got), fleet.writes)
+	fleet.mu.Lock()
+	writes := slices.Clone(fleet.writes)
+	fleet.mu.Unlock()
+	if len(got) != 1 || len(writes) != 2 || writes[0].ID != got[0].event.ID || writes[0].Outcome != OutcomeSending || writes[1].ID != got[0].event.ID ||
+		writes[1].Outcome != OutcomeSent || got[0].event.ID != "student-1-"+itoa(at(13).Unix()) {
+		t.Fatalf("the leader: %d events, records %+v; want the episode claimed sending, then sent", len(got), writes)
 	}
 	if lt := view(t, m, "student").LastTrigger; lt == nil || lt.ID != got[0].event.ID || lt.Outcome != OutcomeSent {
 		t.Errorf("last trigger %+v", lt)
@@ -165,8 +210,8 @@ func TestMonitorHonoursTheFleetsRecord(t *testing.T) {
 	hook := newReceiver(t)
 	reg, dir := studentRepo(t, map[string]model{"student": {driftConfig(hook.URL), card(p)}})
 	id := "student-1-" + itoa(at(1).Unix())
-	fleet := &fakeFleet{leading: true, windows: map[string][]WindowSet{},
-		last: map[string]Trigger{"student": {ID: id, Model: "student", Version: 1, Outcome: OutcomeSent, Time: at(4)}}}
+	fleet := newFakeFleet(true)
+	fleet.put("student", Trigger{ID: id, Model: "student", Version: 1, Outcome: OutcomeSent, Time: at(4)})
 	m := newMonitor(t, reg, dir, nil).WithFleet(fleet)
 	ctx := context.Background()
 	m.Evaluate(ctx, at(0))
@@ -175,8 +220,8 @@ func TestMonitorHonoursTheFleetsRecord(t *testing.T) {
 		m.Evaluate(ctx, at(s))
 	}
 	waitIdle(t, m)
-	if n := len(hook.received()); n != 0 || len(fleet.writes) != 0 || count(t, m, "student", OutcomeCoalesced) != 0 {
-		t.Errorf("an episode the old leader sent: %d events, %d records, want none", n, len(fleet.writes))
+	if n := len(hook.received()); n != 0 || len(fleet.outcomes()) != 0 || count(t, m, "student", OutcomeCoalesced) != 0 {
+		t.Errorf("an episode the old leader sent: %d events, %d records, want none", n, len(fleet.outcomes()))
 	}
 	if v := view(t, m, "student").Versions[0]; v.State != StateDrifting {
 		t.Errorf("%+v, want drifting", v)

@@ -42,18 +42,20 @@ type measurement struct {
 }
 
 // measure compares each of l's features and outputs in window w (laid out
-// as l lays out its slots) with the training profile.
+// as l lays out its slots) with the training profile. The missing count
+// is one more bin on both sides, so that a feature that goes missing
+// drifts.
 func measure(l *Live, w WindowSet) []measurement {
 	out := make([]measurement, len(l.feats))
 	for k := range l.feats {
 		f := &l.feats[k]
-		bins := w.Counts[f.at : f.at+len(f.Edges)+1]
-		missing := w.Counts[f.at+len(f.Edges)+1]
+		live := w.Counts[f.at : f.at+len(f.Edges)+2] // the bins, then the missing count
+		missing := live[len(live)-1]
 		var present int64
-		for _, c := range bins {
+		for _, c := range live[:len(live)-1] {
 			present += c
 		}
-		m := measurement{name: f.Name, class: f.Kind == profile.Class, psi: profile.PSI(f.Counts, bins), ks: profile.KS(f.Counts, bins),
+		m := measurement{name: f.Name, class: f.Kind == profile.Class, psi: profile.PSI(f.ref, live), ks: profile.KS(f.ref, live),
 			trainMean: f.Mean, rows: present + missing}
 		if present > 0 {
 			m.mean = w.Sums[k] / float64(present)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -44,8 +45,9 @@ type Live struct {
 // feature is one profiled feature or output and where its counters sit.
 type feature struct {
 	profile.Feature
-	tensor int // the output's index among the signature's outputs; unused for input features
-	at     int // its first counter in a slot: bins, then missing
+	tensor int     // the output's index among the signature's outputs; unused for input features
+	at     int     // its first counter in a slot: bins, then missing
+	ref    []int64 // the training counts laid out as a slot's: bins, then missing
 }
 
 // slot is one slot's counts. Sums hold float64 bits, added by CAS.
@@ -87,7 +89,7 @@ func (l *Live) layoutInput(p *profile.Profile, sig runtime.Signature) error {
 		}
 	}
 	if l.input < 0 {
-		return fmt.Errorf("the profile's input %q is not among the model's inputs", p.Input)
+		return fmt.Errorf("the profile's input %q is not among the model's inputs, expected one of %v", p.Input, ioNames(sig.Inputs))
 	}
 	in := sig.Inputs[l.input]
 	if !numeric(in.DataType) {
@@ -112,7 +114,7 @@ func (l *Live) layoutOutputs(p *profile.Profile, sig runtime.Signature) error {
 			}
 		}
 		if k < 0 {
-			return fmt.Errorf("the profile's output %q is not among the model's outputs", f.Name)
+			return fmt.Errorf("the profile's output %q is not among the model's outputs, expected one of %v", f.Name, ioNames(sig.Outputs))
 		}
 		if out := sig.Outputs[k]; !numeric(out.DataType) {
 			return fmt.Errorf("output %q is %s, expected a numeric type to profile", out.Name, out.DataType)
@@ -124,8 +126,18 @@ func (l *Live) layoutOutputs(p *profile.Profile, sig runtime.Signature) error {
 }
 
 func (l *Live) add(f profile.Feature, tensorIndex int) {
-	l.feats = append(l.feats, feature{Feature: f, tensor: tensorIndex, at: l.size})
+	ref := append(slices.Clip(f.Counts), f.Missing)
+	l.feats = append(l.feats, feature{Feature: f, tensor: tensorIndex, at: l.size, ref: ref})
 	l.size += len(f.Edges) + 2
+}
+
+// ioNames are the names of a signature's inputs or outputs, for errors.
+func ioNames(ios []runtime.IO) []string {
+	names := make([]string, len(ios))
+	for i, io := range ios {
+		names[i] = io.Name
+	}
+	return names
 }
 
 func numeric(dt tensor.DataType) bool {
@@ -140,47 +152,75 @@ func profileHash(p *profile.Profile) string {
 }
 
 // Sample counts one call's rows, at most max_rows_per_call of them, when
-// the call is one in every the sample rate asks for. It neither locks nor
-// allocates, and reads the tensors only before it returns.
+// the call is one in every the sample rate asks for. Every feature and
+// output it reads is counted over the same rows, and the window's rows
+// grow only when something was counted. It neither locks nor allocates,
+// and reads the tensors only before it returns.
 func (l *Live) Sample(inputs, outputs []tensor.Tensor) {
-	if l.calls.Add(1)%l.every != 0 {
+	if l.every > 1 && l.calls.Add(1)%l.every != 0 {
+		return
+	}
+	in := l.inputFeatures()
+	rows, read := l.maxRows, len(in) > 0
+	var t *tensor.Tensor
+	var width int
+	if read {
+		var n int
+		if t, width, n = l.readInput(inputs); t == nil {
+			return
+		}
+		rows = min(rows, n)
+	}
+	for k := len(in); k < len(l.feats); k++ {
+		if _, _, n := l.readOutput(&l.feats[k], outputs); n >= 0 {
+			rows, read = min(rows, n), true
+		}
+	}
+	if !read || rows <= 0 {
 		return
 	}
 	s := &l.ring[l.cur.Load()]
-	rows := l.maxRows
-	in := l.inputFeatures()
-	if len(in) > 0 {
-		if l.input >= len(inputs) {
-			return
-		}
-		t := &inputs[l.input]
-		width := 0
-		if n := len(t.Shape); n > 0 {
-			width = int(t.Shape[n-1])
-		}
-		if width < l.minW || !numeric(t.DataType) {
-			return
-		}
-		rows = min(rows, len(t.Data)/t.DataType.Size()/width)
-		for k := range in {
-			l.count(s, &in[k], k, t, width, rows)
-		}
+	for k := range in {
+		l.count(s, &in[k], k, t, width, rows)
 	}
 	for k := len(in); k < len(l.feats); k++ {
-		f := &l.feats[k]
-		if f.tensor < len(outputs) {
-			t := &outputs[f.tensor]
-			if width, n := outputRows(t); width > f.Index {
-				// With no input features the outputs' rows are the call's.
-				rows = min(rows, n)
-				l.count(s, f, k, t, width, rows)
-			}
+		if o, ow, n := l.readOutput(&l.feats[k], outputs); n >= 0 {
+			l.count(s, &l.feats[k], k, o, ow, rows)
 		}
 	}
-	if rows > 0 {
-		s.rows.Add(int64(rows))
-		l.sampled.Add(int64(rows))
+	s.rows.Add(int64(rows))
+	l.sampled.Add(int64(rows))
+}
+
+// readInput is the profiled input as rows: the tensor, its width (the
+// last dimension) and its rows; nil when the call's input cannot be read
+// as the profile lays it out.
+func (l *Live) readInput(inputs []tensor.Tensor) (t *tensor.Tensor, width, rows int) {
+	if l.input >= len(inputs) {
+		return nil, 0, 0
 	}
+	t = &inputs[l.input]
+	if n := len(t.Shape); n > 0 {
+		width = int(t.Shape[n-1])
+	}
+	if width < l.minW || !numeric(t.DataType) {
+		return nil, 0, 0
+	}
+	return t, width, len(t.Data) / t.DataType.Size() / width
+}
+
+// readOutput is output f's tensor as rows, its width and its rows; rows
+// -1 when the call has no such output or its rows are too narrow to hold
+// f's element.
+func (l *Live) readOutput(f *feature, outputs []tensor.Tensor) (t *tensor.Tensor, width, rows int) {
+	if f.tensor >= len(outputs) {
+		return nil, 0, -1
+	}
+	t = &outputs[f.tensor]
+	if width, rows = outputRows(t); width <= f.Index {
+		return nil, 0, -1
+	}
+	return t, width, rows
 }
 
 // outputRows reads an output as rows along its first dimension: the
@@ -199,7 +239,8 @@ func outputRows(t *tensor.Tensor) (width, rows int) {
 func (l *Live) inputFeatures() []feature { return l.feats[:len(l.feats)-l.outputs] }
 
 // count adds the first rows rows of f's column of t (width elements a row)
-// to slot s. A NaN or an infinity counts as missing, and outside the sum.
+// to slot s. A value Bin calls missing (NaN, an infinity) counts as
+// missing, as it did in training, and stays outside the sum.
 func (l *Live) count(s *slot, f *feature, k int, t *tensor.Tensor, width, rows int) {
 	size := t.DataType.Size()
 	missing := f.at + len(f.Edges) + 1
@@ -207,7 +248,7 @@ func (l *Live) count(s *slot, f *feature, k int, t *tensor.Tensor, width, rows i
 	for r := range rows {
 		x := tensor.Element(t.DataType, t.Data[(r*width+f.Index)*size:])
 		b, ok := f.Bin(x)
-		if !ok || math.IsInf(x, 0) {
+		if !ok {
 			s.counts[missing].Add(1)
 			continue
 		}

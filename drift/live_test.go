@@ -105,8 +105,64 @@ func TestLiveBinsTheProfiledColumns(t *testing.T) {
 	if ms[0].name != "a" || ms[2].name != "y" || !ms[2].class || math.Abs(ms[0].missing-0.25) > 1e-9 || math.Abs(ms[0].mean-8.2/3) > 1e-6 {
 		t.Errorf("measurements %+v", ms)
 	}
-	if l.Sampled() != 4 {
-		t.Errorf("sampled %d rows, want 4", l.Sampled())
+	if l.Sampled() != 4 || l.calls.Load() != 0 {
+		t.Errorf("sampled %d rows, want 4; %d calls counted, want none at a sample rate of 1", l.Sampled(), l.calls.Load())
+	}
+}
+
+// TestLiveCountsOnlyRowsItRead: with no input features, a call whose
+// output cannot be read adds no rows; inputs and outputs are counted over
+// the same rows, the fewest any of them holds.
+func TestLiveCountsOnlyRowsItRead(t *testing.T) {
+	outputsOnly := &profile.Profile{Outputs: []profile.Feature{profile.ClassFeature("y", 1, []float64{0, 1}, 2)}}
+	l, err := NewLive(outputsOnly, smallSig, smallSpec(nil), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, out := smallCall([][3]float64{{1, 1, 1}, {2, 2, 2}}, []int64{1, 0})
+	l.Sample(in, out)     // y's rows are one element wide: none at index 1
+	l.Sample(in, out[:1]) // no y at all
+	wide := i64("y", []int64{2, 2}, 0, 1, 1, 0)
+	l.Sample(in, []tensor.Tensor{out[0], wide})
+	l.rotate(t0.Add(time.Second))
+	if w := l.window(); w.Rows != 2 || !slices.Equal(w.Counts, []int64{1, 1, 0, 0}) {
+		t.Errorf("outputs alone: window %+v, want the one readable call's 2 rows", w)
+	}
+
+	l = newSmallLive(t, smallSpec(nil))
+	in, out = smallCall([][3]float64{{0.2, 0, 30}, {1, 0, 10}, {2, 0, 26}}, []int64{1, 0, 1})
+	out[1] = i64("y", []int64{2, 1}, 1, 0) // a row fewer than the input
+	l.Sample(in, out)
+	l.rotate(t0.Add(2 * time.Second))
+	w := l.window()
+	for _, f := range l.feats {
+		var n int64
+		for _, c := range w.Counts[f.at : f.at+len(f.Edges)+2] {
+			n += c
+		}
+		if n != 2 {
+			t.Errorf("%s counted over %d rows, want 2", f.Name, n)
+		}
+	}
+	if w.Rows != 2 {
+		t.Errorf("window rows %d, want 2", w.Rows)
+	}
+}
+
+// TestMissingValuesDrift: a feature whose values all go missing drifts,
+// though no bin of values changed share.
+func TestMissingValuesDrift(t *testing.T) {
+	l := newSmallLive(t, smallSpec(nil))
+	nan := math.NaN()
+	in, out := smallCall([][3]float64{{nan, 0, 10}, {nan, 0, 30}, {nan, 0, 10}, {nan, 0, 30}}, []int64{0, 1, 1, 0})
+	l.Sample(in, out)
+	l.rotate(t0.Add(time.Second))
+	ms := measure(l, l.window())
+	if ms[0].psi <= DefaultSpec().PSI.Drifting || ms[0].ks != 1 || ms[0].missing != 1 {
+		t.Errorf("a feature all missing: PSI %v KS %v missing %v; want it drifting", ms[0].psi, ms[0].ks, ms[0].missing)
+	}
+	if ms[1].psi != 0 || ms[1].ks != 0 {
+		t.Errorf("a feature as in training: PSI %v KS %v, want 0", ms[1].psi, ms[1].ks)
 	}
 }
 
@@ -170,10 +226,10 @@ func TestLiveRefusesAProfileThatDoesNotFit(t *testing.T) {
 		edit func(*profile.Profile, *runtime.Signature)
 		want string
 	}{
-		{"input missing", func(p *profile.Profile, _ *runtime.Signature) { p.Input = "features" }, `input "features" is not among`},
+		{"input missing", func(p *profile.Profile, _ *runtime.Signature) { p.Input = "features" }, `input "features" is not among the model's inputs, expected one of [w x]`},
 		{"string input", func(_ *profile.Profile, s *runtime.Signature) { s.Inputs[1].DataType = tensor.Bytes }, "numeric"},
 		{"too narrow", func(_ *profile.Profile, s *runtime.Signature) { s.Inputs[1].Dims = []int64{-1, 2} }, "last dimension of at least 3"},
-		{"output missing", func(p *profile.Profile, _ *runtime.Signature) { p.Outputs[0].Name = "label" }, `output "label" is not among`},
+		{"output missing", func(p *profile.Profile, _ *runtime.Signature) { p.Outputs[0].Name = "label" }, `output "label" is not among the model's outputs, expected one of [z y]`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

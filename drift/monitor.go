@@ -61,6 +61,11 @@ type Monitor struct {
 	watched map[string]*watch
 
 	snap atomic.Pointer[snapshot] // the latest evaluation, replaced whole
+
+	// delivered, when not nil, is signalled (at most one signal pending)
+	// each time a delivery's outcome is recorded: tests wait on it rather
+	// than poll. Set before the first Evaluate; nil in service.
+	delivered chan struct{}
 }
 
 // watch is one monitored model.
@@ -258,6 +263,9 @@ func (m *Monitor) forget(name string) {
 		}
 	}
 	delete(m.watched, name)
+	// The other series come from the snapshot and go with it; counters
+	// stay until deleted.
+	m.metrics.triggers.DeletePartialMatch(prometheus.Labels{"model": name})
 }
 
 func (m *Monitor) evaluateVersion(name string, w *watch, v *registry.Version, now time.Time, snap *snapshot) (VersionView, int) {

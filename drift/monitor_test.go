@@ -94,6 +94,7 @@ func newMonitor(t *testing.T, reg Models, dir string, promReg prometheus.Registe
 		t.Fatal(err)
 	}
 	m.hook.backoff, m.retryAfter = time.Millisecond, 5*time.Second
+	m.delivered = make(chan struct{}, 1)
 	t.Cleanup(m.Close)
 	return m
 }
@@ -116,23 +117,32 @@ func feed(t *testing.T, reg *registry.Registry, name string, rng *rand.Rand, row
 	}
 }
 
-// waitIdle waits until no delivery is in flight.
+// waitIdle waits until no delivery is in flight: each delivery signals
+// m.delivered as it ends, and a signal pending from an earlier one only
+// makes it look again.
 func waitIdle(t *testing.T, m *Monitor) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		m.mu.Lock()
-		busy := false
-		for _, w := range m.watched {
-			busy = busy || w.sending
-		}
-		m.mu.Unlock()
-		if !busy {
-			return
-		}
-		if time.Now().After(deadline) {
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+	for busy(m) {
+		select {
+		case <-m.delivered:
+		case <-deadline.C:
 			t.Fatal("a trigger's delivery did not end")
 		}
 	}
+}
+
+// busy reports whether a delivery is in flight.
+func busy(m *Monitor) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, w := range m.watched {
+		if w.sending {
+			return true
+		}
+	}
+	return false
 }
 
 func at(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }

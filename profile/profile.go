@@ -45,12 +45,12 @@ type Feature struct {
 }
 
 // NumericFeature bins col at its quantiles into at most bins bins (fewer
-// when values repeat: a 0/1 flag gets two). NaN counts as missing.
+// when values repeat: a 0/1 flag gets two). NaN and ±Inf count as missing.
 func NumericFeature(name string, index int, col []float64, bins int) Feature {
 	bins = max(bins, 1)
 	sorted := make([]float64, 0, len(col))
 	for _, x := range col {
-		if !math.IsNaN(x) {
+		if !missing(x) {
 			sorted = append(sorted, x)
 		}
 	}
@@ -99,10 +99,13 @@ func FixedFeature(name string, index int, kind string, col []float64, edges []fl
 	return f
 }
 
-// Bin is the bin x falls in; false for a missing value (NaN). It neither
-// allocates nor locks: the request path calls it for every sampled value.
+// Bin is the bin x falls in; false for a missing value: NaN, or an
+// infinity, which no bin's share or mean can hold (a +Inf in the mean
+// would make the card unencodable as JSON). Training and live data go
+// through it alike. It neither allocates nor locks: the request path
+// calls it for every sampled value.
 func (f *Feature) Bin(x float64) (int, bool) {
-	if math.IsNaN(x) {
+	if missing(x) {
 		return 0, false
 	}
 	// A linear scan: a few dozen edges at most, and the common case of
@@ -114,6 +117,9 @@ func (f *Feature) Bin(x float64) (int, bool) {
 	}
 	return len(f.Edges), true
 }
+
+// missing reports whether x is a missing value rather than a measurement.
+func missing(x float64) bool { return math.IsNaN(x) || math.IsInf(x, 0) }
 
 // floor keeps an empty bin from making PSI infinite: a share is never
 // taken as less than this.
@@ -162,26 +168,57 @@ func total(c []int64) float64 {
 	return float64(n)
 }
 
+// Bounds of a profile read from a card: a live profile keeps (slots+2)
+// counters per bin of every feature and output, and the metrics export a
+// series per feature, so a card must not be able to ask for unbounded
+// memory or series.
+const (
+	maxFeatures = 1024
+	maxOutputs  = 64
+	maxEdges    = 256
+)
+
 // Check says what is wrong with a profile read from a card, if anything.
+// Feature names, and outputs' (name, index) pairs, must be unique: each is
+// one metric series, and a duplicate series fails the whole scrape.
 func (p *Profile) Check() error {
-	if p.Input == "" && len(p.Features) > 0 {
-		return fmt.Errorf("profile: features %d without an input name", len(p.Features))
+	switch {
+	case p.Input == "" && len(p.Features) > 0:
+		return fmt.Errorf("profile: %d features and an empty input name, expected the name of the input that holds them", len(p.Features))
+	case len(p.Features) > maxFeatures:
+		return fmt.Errorf("profile: %d features, expected at most %d", len(p.Features), maxFeatures)
+	case len(p.Outputs) > maxOutputs:
+		return fmt.Errorf("profile: %d outputs, expected at most %d", len(p.Outputs), maxOutputs)
 	}
-	seen := map[int]bool{}
+	indexes, names := map[int]string{}, map[string]bool{}
 	for i := range p.Features {
 		f := &p.Features[i]
 		if err := f.check(); err != nil {
 			return fmt.Errorf("profile: feature %d: %w", i, err)
 		}
-		if f.Index < 0 || seen[f.Index] {
-			return fmt.Errorf("profile: feature %q: index %d is negative or taken", f.Name, f.Index)
+		if names[f.Name] {
+			return fmt.Errorf("profile: feature %d: name %q is taken by an earlier feature, expected unique names", i, f.Name)
 		}
-		seen[f.Index] = true
+		if other, ok := indexes[f.Index]; ok {
+			return fmt.Errorf("profile: feature %q: index %d is taken by feature %q, expected a column of its own", f.Name, f.Index, other)
+		}
+		names[f.Name], indexes[f.Index] = true, f.Name
 	}
+	type element struct {
+		name  string
+		index int
+	}
+	outputs := map[element]bool{}
 	for i := range p.Outputs {
-		if err := p.Outputs[i].check(); err != nil {
+		f := &p.Outputs[i]
+		if err := f.check(); err != nil {
 			return fmt.Errorf("profile: output %d: %w", i, err)
 		}
+		e := element{f.Name, f.Index}
+		if outputs[e] {
+			return fmt.Errorf("profile: output %d: %q at index %d is profiled twice, expected each output element once", i, f.Name, f.Index)
+		}
+		outputs[e] = true
 	}
 	return nil
 }
@@ -189,24 +226,26 @@ func (p *Profile) Check() error {
 func (f *Feature) check() error {
 	switch {
 	case f.Name == "":
-		return fmt.Errorf("no name")
+		return fmt.Errorf("name is empty, expected the feature's or output's name")
 	case f.Kind != Numeric && f.Kind != Score && f.Kind != Class:
 		return fmt.Errorf("%q: kind %q, expected %s, %s or %s", f.Name, f.Kind, Numeric, Score, Class)
 	case len(f.Counts) != len(f.Edges)+1:
 		return fmt.Errorf("%q: %d counts for %d edges, expected one more count than edges", f.Name, len(f.Counts), len(f.Edges))
-	case len(f.Edges) > 256:
-		return fmt.Errorf("%q: %d edges, expected at most 256", f.Name, len(f.Edges))
+	case len(f.Edges) > maxEdges:
+		return fmt.Errorf("%q: %d edges, expected at most %d", f.Name, len(f.Edges), maxEdges)
 	case f.Index < 0:
-		return fmt.Errorf("%q: index %d is negative", f.Name, f.Index)
+		return fmt.Errorf("%q: index %d, expected 0 or more", f.Name, f.Index)
+	case f.Missing < 0:
+		return fmt.Errorf("%q: missing count %d, expected 0 or more", f.Name, f.Missing)
 	}
 	for i := 1; i < len(f.Edges); i++ {
 		if !(f.Edges[i] > f.Edges[i-1]) {
 			return fmt.Errorf("%q: edges not ascending at %d (%v after %v)", f.Name, i, f.Edges[i], f.Edges[i-1])
 		}
 	}
-	for _, c := range f.Counts {
+	for i, c := range f.Counts {
 		if c < 0 {
-			return fmt.Errorf("%q: a negative count", f.Name)
+			return fmt.Errorf("%q: count %d of bin %d, expected 0 or more", f.Name, c, i)
 		}
 	}
 	return nil

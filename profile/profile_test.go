@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"math"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -40,6 +42,28 @@ func TestFlagAndConstantAndMissing(t *testing.T) {
 	label := ClassFeature("label", 0, []float64{0, 1, 1, 2}, 2)
 	if !slices.Equal(label.Counts, []int64{1, 2, 1}) || label.Kind != Class {
 		t.Errorf("class: %+v", label)
+	}
+}
+
+// TestInfinityIsMissing: an infinity is missing in training as it is
+// live (Bin is shared): outside every bin and the mean, and the card
+// still encodes.
+func TestInfinityIsMissing(t *testing.T) {
+	f := FixedFeature("x", 0, Numeric, []float64{1, math.Inf(1), 2, math.Inf(-1), math.NaN()}, []float64{1.5})
+	if !slices.Equal(f.Counts, []int64{1, 1}) || f.Missing != 3 || f.Rows != 5 || f.Mean != 1.5 {
+		t.Errorf("fixed bins over infinities: %+v, want 1 and 2 counted, 3 missing, mean 1.5", f)
+	}
+	n := NumericFeature("n", 0, []float64{1, 2, math.Inf(1), 3, math.Inf(-1)}, 3)
+	if !slices.Equal(n.Edges, []float64{1, 2, 3}) || n.Missing != 2 || n.Mean != 2 {
+		t.Errorf("quantile bins over infinities: %+v, want edges 1 2 3, 2 missing, mean 2", n)
+	}
+	for _, x := range []float64{math.Inf(1), math.Inf(-1), math.NaN()} {
+		if b, ok := n.Bin(x); ok {
+			t.Errorf("Bin(%v) = %d, want missing", x, b)
+		}
+	}
+	if _, err := json.Marshal(Profile{Input: "in", Features: []Feature{f, n}}); err != nil {
+		t.Errorf("a profile of columns with infinities does not encode: %v", err)
 	}
 }
 
@@ -89,6 +113,58 @@ func TestFromCard(t *testing.T) {
 		if _, err := FromCard([]byte(bad)); err == nil {
 			t.Errorf("FromCard(%s) accepted", bad)
 		}
+	}
+}
+
+// TestCheck: what a card's profile must not hold, each refused with an
+// error naming the feature and what was expected.
+func TestCheck(t *testing.T) {
+	feat := func(name string, index int) Feature {
+		return FixedFeature(name, index, Numeric, []float64{1}, []float64{0.5})
+	}
+	out := func(name string, index int) Feature {
+		return FixedFeature(name, index, Score, []float64{0.2}, []float64{0.5})
+	}
+	many := func(n int, mk func(int) Feature) []Feature {
+		fs := make([]Feature, n)
+		for i := range fs {
+			fs[i] = mk(i)
+		}
+		return fs
+	}
+	tests := []struct {
+		name string
+		p    Profile
+		want string // "" when the profile is fine
+	}{
+		{"fine", Profile{Input: "x", Features: []Feature{feat("a", 0), feat("b", 1)}, Outputs: []Feature{out("p", 0), out("p", 1), out("q", 0)}}, ""},
+		{"the most features and outputs", Profile{Input: "x", Features: many(maxFeatures, func(i int) Feature { return feat(strconv.Itoa(i), i) }),
+			Outputs: many(maxOutputs, func(i int) Feature { return out("p", i) })}, ""},
+		{"duplicate feature name", Profile{Input: "x", Features: []Feature{feat("a", 0), feat("a", 1)}}, `name "a" is taken by an earlier feature, expected unique names`},
+		{"duplicate feature index", Profile{Input: "x", Features: []Feature{feat("a", 0), feat("b", 0)}}, `index 0 is taken by feature "a"`},
+		{"duplicate output element", Profile{Outputs: []Feature{out("p", 1), out("p", 1)}}, `"p" at index 1 is profiled twice`},
+		{"too many features", Profile{Input: "x", Features: many(maxFeatures+1, func(i int) Feature { return feat(strconv.Itoa(i), i) })}, "1025 features, expected at most 1024"},
+		{"too many outputs", Profile{Outputs: many(maxOutputs+1, func(i int) Feature { return out("p", i) })}, "65 outputs, expected at most 64"},
+		{"no input name", Profile{Features: []Feature{feat("a", 0)}}, "empty input name, expected the name of the input"},
+		{"no feature name", Profile{Input: "x", Features: []Feature{feat("", 0)}}, "feature 0: name is empty, expected the feature's or output's name"},
+		{"a negative count", Profile{Input: "x", Features: []Feature{{Name: "a", Kind: Numeric, Edges: []float64{1}, Counts: []int64{3, -1}}}},
+			`"a": count -1 of bin 1, expected 0 or more`},
+		{"a negative missing count", Profile{Input: "x", Features: []Feature{{Name: "a", Kind: Numeric, Counts: []int64{1}, Missing: -2}}},
+			`"a": missing count -2, expected 0 or more`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.p.Check()
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("Check: %v, want it accepted", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Check: %v, want an error saying %q", err, tt.want)
+			}
+		})
 	}
 }
 

@@ -44,8 +44,21 @@ func TestInferCallAllocationBudgetWithDrift(t *testing.T) {
 		t.Fatal(err)
 	}
 	live, ok := v.Sampler().(*drift.Live)
-	if !ok || live.Sampled() < 500 {
-		t.Fatalf("sampler %T sampled %d rows; want the monitor's live profile to have seen every call", v.Sampler(), live.Sampled())
+	if !ok {
+		t.Fatalf("sampler %T, want the monitor's *drift.Live", v.Sampler())
+	}
+	if n := live.Sampled(); n < 500 {
+		t.Fatalf("the live profile sampled %d rows; want it to have seen every call", n)
+	}
+	// Sampling alone, on the tensors a call hands it: no allocation.
+	inputs := []tensor.Tensor{{Name: "x", DataType: tensor.FP32, Shape: []int64{1, 16}, Data: make([]byte, 64)}}
+	outputs := []tensor.Tensor{{Name: "probs", DataType: tensor.FP32, Shape: []int64{1, 4}, Data: make([]byte, 16)}}
+	before := live.Sampled()
+	if allocs := testing.AllocsPerRun(100, func() { live.Sample(inputs, outputs) }); allocs != 0 {
+		t.Errorf("Sample allocates %.1f times a call, want 0", allocs)
+	}
+	if n := live.Sampled() - before; n != 101 { // AllocsPerRun's warm-up call and its 100
+		t.Errorf("Sample counted %d rows of 101 one-row calls", n)
 	}
 }
 

@@ -257,6 +257,13 @@ func rowsOf(t *testing.T, csv string) [][]float64 {
 // waitDrift polls version 1's drift until ok says it is what the test waits for.
 func waitDrift(t *testing.T, base string, within time.Duration, ok func(drift.VersionView) bool) drift.VersionView {
 	t.Helper()
+	return waitDriftView(t, base, within, func(_ drift.ModelView, v drift.VersionView) bool { return ok(v) })
+}
+
+// waitDriftView polls the model's drift view until ok says so of it and
+// version 1's part of it.
+func waitDriftView(t *testing.T, base string, within time.Duration, ok func(drift.ModelView, drift.VersionView) bool) drift.VersionView {
+	t.Helper()
 	var last drift.VersionView
 	for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		var view drift.ModelView
@@ -266,13 +273,13 @@ func waitDrift(t *testing.T, base string, within time.Duration, ok func(drift.Ve
 		for _, v := range view.Versions {
 			if v.Version == 1 {
 				last = v
-				if ok(v) {
+				if ok(view, v) {
 					return v
 				}
 			}
 		}
 	}
-	t.Fatalf("version 1's drift never got there; last: %+v", last)
+	t.Fatalf("version 1's drift at %s never got there; last: %+v", base, last)
 	return last
 }
 
@@ -318,16 +325,17 @@ func TestFleetDriftSendsOneTrigger(t *testing.T) {
 	ortest.Init(t)
 	cluster := etcdtest.Start(t, 1)
 	var mu sync.Mutex
-	var sources []string
+	var sources, ids []string
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var ev struct {
 			Source string `json:"source"`
+			ID     string `json:"id"`
 		}
 		if err := json.NewDecoder(r.Body).Decode(&ev); err != nil {
 			t.Errorf("event: %v", err)
 		}
 		mu.Lock()
-		sources = append(sources, ev.Source)
+		sources, ids = append(sources, ev.Source), append(ids, ev.ID)
 		mu.Unlock()
 		w.WriteHeader(http.StatusAccepted)
 	}))
@@ -381,18 +389,18 @@ func TestFleetDriftSendsOneTrigger(t *testing.T) {
 			t.Errorf("%s: scope %q over %d replicas, want the fleet's two (window rows %d)", base, view.Scope, view.Replicas, v.Window.Rows)
 		}
 	}
-	var leader string
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	var event string
+	for deadline := time.Now().Add(30 * time.Second); event == ""; time.Sleep(50 * time.Millisecond) {
 		mu.Lock()
-		n := len(sources)
-		mu.Unlock()
-		if n > 0 {
-			break
+		if len(ids) > 0 {
+			event = ids[0]
 		}
+		mu.Unlock()
 		if time.Now().After(deadline) {
 			t.Fatal("the drifting fleet sent no event")
 		}
 	}
+	leader, follower := "", ""
 	for _, base := range bases {
 		var fleet struct {
 			Replica string
@@ -402,18 +410,31 @@ func TestFleetDriftSendsOneTrigger(t *testing.T) {
 			t.Fatal(err)
 		}
 		if fleet.Leader {
-			leader = fleet.Replica
+			leader = base
+		} else {
+			follower = base
 		}
 	}
-	// Both replicas keep drifting past drifting_for and several ticks.
-	deadline := time.Now().Add(2 * time.Second)
-	for time.Now().Before(deadline) {
-		waitDrift(t, bases[0], time.Second, func(v drift.VersionView) bool { return v.State == "drifting" })
-		time.Sleep(100 * time.Millisecond)
+	if leader == "" || follower == "" {
+		t.Fatalf("want one leader and one follower among %v", bases)
+	}
+	// The follower has seen the fleet's record of the trigger and has been
+	// drifting past drifting_for itself: had it been allowed to send, it
+	// would have by now.
+	waitDriftView(t, follower, 30*time.Second, func(view drift.ModelView, v drift.VersionView) bool {
+		return view.LastTrigger != nil && view.LastTrigger.ID == event && v.DriftingSince != nil && v.Window != nil &&
+			v.DriftingSince.Add(2*time.Second).Before(v.Window.To)
+	})
+	sent := `sluice_drift_triggers_total{model="student-success",outcome="sent",reason="drifting"} 1`
+	if m := get(t, leader+"/metrics"); !strings.Contains(m, sent) {
+		t.Errorf("the leader counted no sent trigger:\n%s", grepLines(m, "sluice_drift_triggers_total"))
+	}
+	if m := get(t, follower+"/metrics"); strings.Contains(m, `outcome="sent"`) {
+		t.Errorf("the follower sent a trigger:\n%s", grepLines(m, "sluice_drift_triggers_total"))
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(sources) != 1 || !strings.HasSuffix(sources[0], leader) {
-		t.Errorf("events from %v, want one, from the leader %s", sources, leader)
+	if len(ids) != 1 || len(sources) != 1 || sources[0] != "/sluice/fleet" {
+		t.Errorf("events %v from %v, want one, from the fleet's source /sluice/fleet", ids, sources)
 	}
 }

@@ -180,7 +180,10 @@ func runServe(ctx context.Context, cfg config.Config, log *slog.Logger, level *s
 		ctl.WithFleet(coord)
 		srv.WithFleet(coord)
 		if dcfg.Source == "" {
-			dcfg.Source = "/sluice/" + coord.Name()
+			// One source for the fleet: CloudEvents identify an event by
+			// source and id, so a new leader's retry of an episode's event
+			// is the same event to a receiver that drops duplicates.
+			dcfg.Source = cfg.Coordination.Prefix + "/fleet"
 		}
 	}
 	mon, err := drift.New(reg, dcfg, filepath.Join(cfg.Repository.Path, ".sluice", "drift"), log, promReg)
