@@ -50,7 +50,7 @@ usage:
   sluice rollout ACTION MODEL
                          start|status|promote|pause|resume|abort a canary rollout
   sluice pipeline STAGE [flags]
-                         gen-data|prep|train|export|evaluate|publish|run: train and publish student-success
+                         gen-data|prep|train|export|evaluate|publish|run|watch|replay: train, publish and retrain student-success
   sluice doctor [flags]  what ONNX Runtime, the GPUs and CUDA libraries offer each model (serve's flags)
   sluice version         print the version
 `
