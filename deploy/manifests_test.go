@@ -22,6 +22,7 @@ import (
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	knativev1 "knative.dev/serving/pkg/apis/serving/v1"
 	"sigs.k8s.io/yaml"
 
@@ -106,8 +107,62 @@ func typed(apiVersion, kind string) any {
 		return &wfv1.CronWorkflow{}
 	case "kustomize.config.k8s.io/v1beta1/Kustomization":
 		return &kustomization{}
+	case "argoproj.io/v1alpha1/EventSource":
+		return &eventSource{}
+	case "argoproj.io/v1alpha1/Sensor":
+		return &sensor{}
 	}
 	return nil
+}
+
+// eventSource and sensor are the parts of Argo Events' EventSource and
+// Sensor (argoproj.io/v1alpha1) that deploy/pipeline/events uses, with the
+// published field names: Argo Events is not a Go module this repository
+// can fetch, and strict decoding into these still catches a misspelt or
+// misplaced field.
+type eventSource struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		Service struct {
+			Ports []corev1.ServicePort `json:"ports"`
+		} `json:"service"`
+		Webhook map[string]struct {
+			Port     string `json:"port"`
+			Endpoint string `json:"endpoint"`
+			Method   string `json:"method"`
+		} `json:"webhook"`
+	} `json:"spec"`
+}
+
+type sensor struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		Dependencies []struct {
+			Name            string `json:"name"`
+			EventSourceName string `json:"eventSourceName"`
+			EventName       string `json:"eventName"`
+			Filters         struct {
+				Data []struct {
+					Path  string   `json:"path"`
+					Type  string   `json:"type"`
+					Value []string `json:"value"`
+				} `json:"data"`
+			} `json:"filters"`
+		} `json:"dependencies"`
+		Triggers []struct {
+			Template struct {
+				Name         string `json:"name"`
+				ArgoWorkflow struct {
+					Operation string `json:"operation"`
+					Source    struct {
+						Resource wfv1.Workflow `json:"resource"`
+					} `json:"source"`
+				} `json:"argoWorkflow"`
+			} `json:"template"`
+		} `json:"triggers"`
+	} `json:"spec"`
 }
 
 func TestManifestsDecodeStrictly(t *testing.T) {
