@@ -67,6 +67,7 @@ proto:
 		--go_out=tritonpb --go_opt=paths=source_relative \
 		--go-grpc_out=tritonpb --go-grpc_opt=paths=source_relative,require_unimplemented_servers=false \
 		model_config.proto grpc_service.proto
+	$(GO) run ./scripts/grpcserveronly tritonpb/grpc_service_grpc.pb.go
 
 run: ort models build
 	./bin/sluice serve

@@ -11,9 +11,9 @@ import (
 	"github.com/sluice-serving/sluice/tritonpb"
 )
 
-// errNoCUDAIPC refuses CUDA shared memory: mapping another process's
-// device memory takes CUDA IPC, which Sluice's runtime does not use.
-var errNoCUDAIPC = status.Error(codes.Unimplemented, "CUDA shared memory is not supported: Sluice does not map other processes' device memory (CUDA IPC); send tensors in the request or in system shared memory")
+// cudaIPCHandleBytes is the size of CUDA's cudaIpcMemHandle_t, which a
+// client sends as raw_handle.
+const cudaIPCHandleBytes = 64
 
 // CudaSharedMemoryStatus lists CUDA regions: none can be registered.
 func (s *Server) CudaSharedMemoryStatus(_ context.Context, in *tritonpb.CudaSharedMemoryStatusRequest) (*tritonpb.CudaSharedMemoryStatusResponse, error) {
@@ -23,9 +23,23 @@ func (s *Server) CudaSharedMemoryStatus(_ context.Context, in *tritonpb.CudaShar
 	return &tritonpb.CudaSharedMemoryStatusResponse{}, nil
 }
 
-// CudaSharedMemoryRegister is refused, naming what to use instead.
-func (s *Server) CudaSharedMemoryRegister(context.Context, *tritonpb.CudaSharedMemoryRegisterRequest) (*tritonpb.CudaSharedMemoryRegisterResponse, error) {
-	return nil, errNoCUDAIPC
+// CudaSharedMemoryRegister checks the request as Triton does and then
+// refuses the region: opening another process's device memory takes CUDA
+// IPC, and Sluice's runtime hands ONNX Runtime host memory only, so a
+// registered CUDA region could never be read. The refusal names what works
+// instead, so a client can switch at once.
+func (s *Server) CudaSharedMemoryRegister(_ context.Context, in *tritonpb.CudaSharedMemoryRegisterRequest) (*tritonpb.CudaSharedMemoryRegisterResponse, error) {
+	switch {
+	case in.Name == "":
+		return nil, tensor.Errorf(tensor.InvalidArgument, "CUDA shared memory: name is empty, expected the region's name")
+	case len(in.RawHandle) != cudaIPCHandleBytes:
+		return nil, tensor.Errorf(tensor.InvalidArgument, "CUDA shared memory %q: raw_handle has %d bytes, expected a %d-byte cudaIpcMemHandle_t", in.Name, len(in.RawHandle), cudaIPCHandleBytes)
+	case in.ByteSize == 0:
+		return nil, tensor.Errorf(tensor.InvalidArgument, "CUDA shared memory %q: byte_size is 0, expected the region's size", in.Name)
+	case in.DeviceId < 0:
+		return nil, tensor.Errorf(tensor.InvalidArgument, "CUDA shared memory %q: device_id %d, expected a GPU index from 0", in.Name, in.DeviceId)
+	}
+	return nil, status.Errorf(codes.FailedPrecondition, "CUDA shared memory %q on device %d: this server maps no CUDA device memory of other processes (CUDA IPC), as its runtime reads inputs from host memory; register the tensors in system shared memory or send them in the request", in.Name, in.DeviceId)
 }
 
 // CudaSharedMemoryUnregister succeeds for "every region" (there are none)

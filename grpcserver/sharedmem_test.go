@@ -110,8 +110,18 @@ func TestSettingsAndCUDA(t *testing.T) {
 	level := new(slog.LevelVar)
 	f := start(t, server.DefaultConfig(), func(c *grpcserver.Config) { c.LogLevel = level }, "student-success")
 	ctx := callCtx(t)
-	if _, err := f.grpc.CudaSharedMemoryRegister(ctx, &tritonpb.CudaSharedMemoryRegisterRequest{Name: "g"}); status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "system shared memory") {
+	if _, err := f.grpc.CudaSharedMemoryRegister(ctx, &tritonpb.CudaSharedMemoryRegisterRequest{Name: "g", RawHandle: make([]byte, 64), ByteSize: 1024}); status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "system shared memory") {
 		t.Errorf("CUDA register: %v", err)
+	}
+	for _, bad := range []*tritonpb.CudaSharedMemoryRegisterRequest{
+		{RawHandle: make([]byte, 64), ByteSize: 1},
+		{Name: "g", RawHandle: make([]byte, 8), ByteSize: 1},
+		{Name: "g", RawHandle: make([]byte, 64)},
+		{Name: "g", RawHandle: make([]byte, 64), ByteSize: 1, DeviceId: -1},
+	} {
+		if _, err := f.grpc.CudaSharedMemoryRegister(ctx, bad); status.Code(err) != codes.InvalidArgument {
+			t.Errorf("CUDA register %v: %v, want InvalidArgument", bad, err)
+		}
 	}
 	if st, err := f.grpc.CudaSharedMemoryStatus(ctx, &tritonpb.CudaSharedMemoryStatusRequest{}); err != nil || len(st.Regions) != 0 {
 		t.Errorf("CUDA status: %v, %v", st, err)

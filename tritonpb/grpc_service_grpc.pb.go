@@ -18,8 +18,6 @@ package tritonpb
 import (
 	context "context"
 	grpc "google.golang.org/grpc"
-	codes "google.golang.org/grpc/codes"
-	status "google.golang.org/grpc/status"
 )
 
 // This is a compile-time assertion to ensure that this generated file
@@ -310,8 +308,6 @@ func (c *gRPCInferenceServiceClient) LogSettings(ctx context.Context, in *LogSet
 }
 
 // GRPCInferenceServiceServer is the server API for GRPCInferenceService service.
-// All implementations should embed UnimplementedGRPCInferenceServiceServer
-// for forward compatibility.
 //
 // The inference server's gRPC endpoints.
 type GRPCInferenceServiceServer interface {
@@ -357,90 +353,7 @@ type GRPCInferenceServiceServer interface {
 	LogSettings(context.Context, *LogSettingsRequest) (*LogSettingsResponse, error)
 }
 
-// UnimplementedGRPCInferenceServiceServer should be embedded to have
-// forward compatible implementations.
-//
-// NOTE: this should be embedded by value instead of pointer to avoid a nil
-// pointer dereference when methods are called.
-type UnimplementedGRPCInferenceServiceServer struct{}
-
-func (UnimplementedGRPCInferenceServiceServer) ServerLive(context.Context, *ServerLiveRequest) (*ServerLiveResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method ServerLive not implemented")
-}
-func (UnimplementedGRPCInferenceServiceServer) ServerReady(context.Context, *ServerReadyRequest) (*ServerReadyResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method ServerReady not implemented")
-}
-func (UnimplementedGRPCInferenceServiceServer) ModelReady(context.Context, *ModelReadyRequest) (*ModelReadyResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method ModelReady not implemented")
-}
-func (UnimplementedGRPCInferenceServiceServer) ServerMetadata(context.Context, *ServerMetadataRequest) (*ServerMetadataResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method ServerMetadata not implemented")
-}
-func (UnimplementedGRPCInferenceServiceServer) ModelMetadata(context.Context, *ModelMetadataRequest) (*ModelMetadataResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method ModelMetadata not implemented")
-}
-func (UnimplementedGRPCInferenceServiceServer) ModelInfer(context.Context, *ModelInferRequest) (*ModelInferResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method ModelInfer not implemented")
-}
-func (UnimplementedGRPCInferenceServiceServer) ModelStreamInfer(grpc.BidiStreamingServer[ModelInferRequest, ModelStreamInferResponse]) error {
-	return status.Error(codes.Unimplemented, "method ModelStreamInfer not implemented")
-}
-func (UnimplementedGRPCInferenceServiceServer) ModelConfig(context.Context, *ModelConfigRequest) (*ModelConfigResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method ModelConfig not implemented")
-}
-func (UnimplementedGRPCInferenceServiceServer) ModelStatistics(context.Context, *ModelStatisticsRequest) (*ModelStatisticsResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method ModelStatistics not implemented")
-}
-func (UnimplementedGRPCInferenceServiceServer) RepositoryIndex(context.Context, *RepositoryIndexRequest) (*RepositoryIndexResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method RepositoryIndex not implemented")
-}
-func (UnimplementedGRPCInferenceServiceServer) RepositoryModelLoad(context.Context, *RepositoryModelLoadRequest) (*RepositoryModelLoadResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method RepositoryModelLoad not implemented")
-}
-func (UnimplementedGRPCInferenceServiceServer) RepositoryModelUnload(context.Context, *RepositoryModelUnloadRequest) (*RepositoryModelUnloadResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method RepositoryModelUnload not implemented")
-}
-func (UnimplementedGRPCInferenceServiceServer) SystemSharedMemoryStatus(context.Context, *SystemSharedMemoryStatusRequest) (*SystemSharedMemoryStatusResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method SystemSharedMemoryStatus not implemented")
-}
-func (UnimplementedGRPCInferenceServiceServer) SystemSharedMemoryRegister(context.Context, *SystemSharedMemoryRegisterRequest) (*SystemSharedMemoryRegisterResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method SystemSharedMemoryRegister not implemented")
-}
-func (UnimplementedGRPCInferenceServiceServer) SystemSharedMemoryUnregister(context.Context, *SystemSharedMemoryUnregisterRequest) (*SystemSharedMemoryUnregisterResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method SystemSharedMemoryUnregister not implemented")
-}
-func (UnimplementedGRPCInferenceServiceServer) CudaSharedMemoryStatus(context.Context, *CudaSharedMemoryStatusRequest) (*CudaSharedMemoryStatusResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method CudaSharedMemoryStatus not implemented")
-}
-func (UnimplementedGRPCInferenceServiceServer) CudaSharedMemoryRegister(context.Context, *CudaSharedMemoryRegisterRequest) (*CudaSharedMemoryRegisterResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method CudaSharedMemoryRegister not implemented")
-}
-func (UnimplementedGRPCInferenceServiceServer) CudaSharedMemoryUnregister(context.Context, *CudaSharedMemoryUnregisterRequest) (*CudaSharedMemoryUnregisterResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method CudaSharedMemoryUnregister not implemented")
-}
-func (UnimplementedGRPCInferenceServiceServer) TraceSetting(context.Context, *TraceSettingRequest) (*TraceSettingResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method TraceSetting not implemented")
-}
-func (UnimplementedGRPCInferenceServiceServer) LogSettings(context.Context, *LogSettingsRequest) (*LogSettingsResponse, error) {
-	return nil, status.Error(codes.Unimplemented, "method LogSettings not implemented")
-}
-func (UnimplementedGRPCInferenceServiceServer) testEmbeddedByValue() {}
-
-// UnsafeGRPCInferenceServiceServer may be embedded to opt out of forward compatibility for this service.
-// Use of this interface is not recommended, as added methods to GRPCInferenceServiceServer will
-// result in compilation errors.
-type UnsafeGRPCInferenceServiceServer interface {
-	mustEmbedUnimplementedGRPCInferenceServiceServer()
-}
-
 func RegisterGRPCInferenceServiceServer(s grpc.ServiceRegistrar, srv GRPCInferenceServiceServer) {
-	// If the following call panics, it indicates UnimplementedGRPCInferenceServiceServer was
-	// embedded by pointer and is nil.  This will cause panics if an
-	// unimplemented method is ever invoked, so we test this at initialization
-	// time to prevent it from happening at runtime later due to I/O.
-	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
-		t.testEmbeddedByValue()
-	}
 	s.RegisterService(&GRPCInferenceService_ServiceDesc, srv)
 }
 
