@@ -30,23 +30,34 @@ func (l *addrLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.sent {
-		return len(p), nil
+		return len(p), nil // found: the rest of the log is dropped
 	}
-	l.rest = append(l.rest, p...)
-	for {
-		line, rest, ok := bytes.Cut(l.rest, []byte("\n"))
-		if !ok {
-			return len(p), nil
-		}
-		l.rest = rest
+	eachLine(&l.rest, p, func(line []byte) {
 		var rec struct {
 			Msg, Addr string
 			GRPCAddr  string `json:"grpc_addr"`
 		}
-		if json.Unmarshal(line, &rec) == nil && rec.Msg == "serving KServe v2" && rec.Addr != "" {
+		if !l.sent && json.Unmarshal(line, &rec) == nil && rec.Msg == "serving KServe v2" && rec.Addr != "" {
 			l.sent, l.grpc = true, rec.GRPCAddr
 			l.addr <- rec.Addr
-			return len(p), nil
 		}
+	})
+	if l.sent {
+		l.rest = nil // nothing more to find
+	}
+	return len(p), nil
+}
+
+// eachLine appends p to *rest, a line begun in an earlier write, and calls
+// fn with every line p completes, keeping the unfinished end in *rest.
+func eachLine(rest *[]byte, p []byte, fn func(line []byte)) {
+	*rest = append(*rest, p...)
+	for {
+		line, after, ok := bytes.Cut(*rest, []byte("\n"))
+		if !ok {
+			return
+		}
+		*rest = after
+		fn(line)
 	}
 }

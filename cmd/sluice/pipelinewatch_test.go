@@ -31,23 +31,18 @@ type watchLines struct {
 func (l *watchLines) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.rest = append(l.rest, p...)
-	for {
-		line, rest, ok := bytes.Cut(l.rest, []byte("\n"))
-		if !ok {
-			return len(p), nil
-		}
-		l.rest = rest
+	eachLine(&l.rest, p, func(line []byte) {
 		var rec map[string]any
 		if json.Unmarshal(line, &rec) != nil {
-			continue
+			return
 		}
 		l.lines = append(l.lines, rec)
 		if a, ok := rec["addr"].(string); ok && !l.sent {
 			l.sent = true
 			l.addr <- a
 		}
-	}
+	})
+	return len(p), nil
 }
 
 // with is the lines whose msg is msg.
