@@ -125,7 +125,7 @@ func (b *Batcher) Submit(ctx context.Context, it *Item, priority int, timeout ti
 		b.mu.Unlock()
 		return err
 	}
-	if inst, ok := b.claim(it, now); ok {
+	if inst, ok := b.claim(it); ok {
 		b.mu.Unlock()
 		b.runInline(inst)
 		<-it.done // execute has released it

@@ -29,7 +29,6 @@ func (b *Batcher) worker() {
 			return
 		}
 		b.execute(inst, b.batches[inst])
-		b.giveBack(inst)
 	}
 }
 
@@ -62,7 +61,7 @@ func (b *Batcher) next(timer *time.Timer) (int, bool) {
 		now := time.Now()
 		head := b.q.first(now, b.cfg.MaxPriorityWait)
 		ready := b.gather(head, bt)
-		idle := b.cfg.IdleDispatch && b.stats.inflight.Load() == 0 // nothing runs: no company is on its way soon
+		idle := b.idle()
 		if wait := head.enqueued.Add(b.cfg.MaxQueueDelay).Sub(now); !ready && !idle && !b.closed && wait > 0 {
 			b.mu.Unlock()
 			timer.Reset(wait)
@@ -86,17 +85,23 @@ func (b *Batcher) next(timer *time.Timer) (int, bool) {
 	}
 }
 
+// idle reports, under IdleDispatch, that no batch of the version runs: no
+// company is on its way soon, so a call need not wait for any.
+func (b *Batcher) idle() bool {
+	return b.cfg.IdleDispatch && b.stats.inflight.Load() == 0
+}
+
 // claim takes a free instance for it, the call just queued, when it can run
 // at once on its caller's goroutine: nothing else waits, an instance is
 // free, and a worker would send it alone without waiting for company.
 // Under b.mu.
-func (b *Batcher) claim(it *Item, now time.Time) (int, bool) {
+func (b *Batcher) claim(it *Item) (int, bool) {
 	if !b.inline || b.q.n != 1 || len(b.free) == 0 {
 		return 0, false
 	}
 	inst := b.free[len(b.free)-1]
 	bt := b.batches[inst]
-	ready := b.gather(it, bt) || (b.cfg.IdleDispatch && b.stats.inflight.Load() == 0)
+	ready := b.gather(it, bt) || b.idle()
 	if !ready {
 		return 0, false
 	}
@@ -110,21 +115,6 @@ func (b *Batcher) claim(it *Item, now time.Time) (int, bool) {
 func (b *Batcher) runInline(inst int) {
 	defer b.workers.Done()
 	b.execute(inst, b.batches[inst])
-	b.giveBack(inst)
-}
-
-// giveBack returns inst to the free list once its batch has answered.
-func (b *Batcher) giveBack(inst int) {
-	b.mu.Lock()
-	if bt := b.batches[inst]; bt.ctx.Err() != nil { // cancelled: the next batch needs a fresh one
-		bt.ctx, bt.stop = context.WithCancel(b.abort)
-	}
-	b.free = append(b.free, inst)
-	wake := b.q.n > 0 || b.closed
-	b.mu.Unlock()
-	if wake {
-		signal(b.wake) // a worker waiting for an instance has one
-	}
 }
 
 // gather collects into bt the calls that can join head's batch: same Key,
@@ -219,7 +209,7 @@ const (
 	cpuStride = 8
 )
 
-// execute runs bt and answers its callers.
+// execute runs bt on inst, answers its callers and frees inst.
 func (b *Batcher) execute(inst int, bt *Batch) {
 	start := time.Now()
 	for _, it := range bt.Items {
@@ -271,5 +261,15 @@ func (b *Batcher) execute(inst int, bt *Batch) {
 		}
 		it.batch = nil
 	}
+	// The instance goes back to the free list in the same hold of the
+	// lock that answered its calls.
+	if bt.ctx.Err() != nil { // cancelled: the next batch needs a fresh one
+		bt.ctx, bt.stop = context.WithCancel(b.abort)
+	}
+	b.free = append(b.free, inst)
+	wake := b.q.n > 0 || b.closed
 	b.mu.Unlock()
+	if wake {
+		signal(b.wake) // a worker waiting for an instance has one
+	}
 }

@@ -50,7 +50,7 @@ func (inst *instance) runBatch(ctx context.Context, sig Signature, items []Batch
 	if err == nil {
 		err = inst.runTerminable(ctx, ins, outs)
 		for i, v := range outs {
-			if v != nil && !inst.copyOut[i] && results[i].Data == nil {
+			if v != nil && !inst.kept(i, v) && results[i].Data == nil {
 				inst.fresh = append(inst.fresh, v) // ORT allocated it
 			}
 		}
@@ -63,7 +63,7 @@ func (inst *instance) runBatch(ctx context.Context, sig Signature, items []Batch
 		return t, err
 	}
 	for i := range results {
-		if inst.copyOut[i] {
+		if inst.kept(i, outs[i]) {
 			results[i].Data = slices.Clone(inst.keptOut[i].buf)
 			continue
 		}
@@ -97,12 +97,19 @@ func (inst *instance) assemble(sig Signature, items []BatchItem, ins []ort.Value
 		for _, it := range items {
 			size += len(it.Inputs[j].Data)
 		}
+		shape := first.Shape
+		if len(items) > 1 {
+			// The batch's shape, in the instance's scratch: a kept value
+			// of that shape is then found without a slice per run.
+			inst.shape = append(append(inst.shape[:0], rows), first.Shape[1:]...)
+			shape = inst.shape
+		}
 		if first.DataType == tensor.Bytes || (len(items) == 1 && size > smallInputBytes) {
 			// BYTES go to ORT as strings, which it copies in; a lone
 			// large input is wrapped where it lies, read during the run.
 			t := first
 			if len(items) > 1 {
-				t = stacked(first, items, j, rows)
+				t = stacked(first, items, j, shape)
 			}
 			v, err := newValue(t)
 			if err != nil {
@@ -113,12 +120,8 @@ func (inst *instance) assemble(sig Signature, items []BatchItem, ins []ort.Value
 			copied = copied && first.DataType == tensor.Bytes
 			continue
 		}
-		shape := first.Shape
-		if len(items) > 1 {
-			shape = append([]int64{rows}, first.Shape[1:]...)
-		}
 		k := &inst.keptIn[j]
-		v, err := k.over(shape, first.DataType, size, "input "+first.Name)
+		v, err := k.over(shape, first.DataType, size, "input", first.Name)
 		if err != nil {
 			return rows, false, err
 		}
@@ -131,13 +134,14 @@ func (inst *instance) assemble(sig Signature, items []BatchItem, ins []ort.Value
 	return rows, copied, nil
 }
 
-// stacked is input j of every item, BYTES elements one after another.
-func stacked(first *tensor.Tensor, items []BatchItem, j int, rows int64) *tensor.Tensor {
+// stacked is input j of every item, BYTES elements one after another, in
+// the batch's shape.
+func stacked(first *tensor.Tensor, items []BatchItem, j int, shape []int64) *tensor.Tensor {
 	var buf []byte
 	for _, it := range items {
 		buf = append(buf, it.Inputs[j].Data...)
 	}
-	return &tensor.Tensor{Name: first.Name, DataType: first.DataType, Shape: append([]int64{rows}, first.Shape[1:]...), Data: buf}
+	return &tensor.Tensor{Name: first.Name, DataType: first.DataType, Shape: shape, Data: buf}
 }
 
 // split gives each item its rows of every output. The batch's output

@@ -28,8 +28,10 @@ type keptValue struct {
 }
 
 // over returns the kept value for shape, made anew when the shape changed;
-// k.buf is then its n bytes, which the caller fills or reads.
-func (k *keptValue) over(shape []int64, dt tensor.DataType, n int, name string) (ort.Value, error) {
+// k.buf is then its n bytes, which the caller fills or reads. what
+// ("input", "output") and name only make the error; they are joined there
+// alone, so a run that reuses the value allocates nothing.
+func (k *keptValue) over(shape []int64, dt tensor.DataType, n int, what, name string) (ort.Value, error) {
 	if k.value != nil && slices.Equal(k.shape, shape) {
 		return k.value, nil
 	}
@@ -40,7 +42,7 @@ func (k *keptValue) over(shape []int64, dt tensor.DataType, n int, name string) 
 	k.buf = k.buf[:n]
 	v, err := ort.NewCustomDataTensor(ort.NewShape(shape...), k.buf, ortType(dt))
 	if err != nil {
-		return nil, tensor.Errorf(tensor.Internal, "%q: %w", name, err)
+		return nil, tensor.Errorf(tensor.Internal, "%s %q: %w", what, name, err)
 	}
 	k.shape, k.value = append(k.shape[:0], shape...), v
 	return v, nil
@@ -61,4 +63,10 @@ func (inst *instance) releaseKept() {
 	for i := range inst.keptOut {
 		inst.keptOut[i].release()
 	}
+}
+
+// kept reports whether output i's value v this run is the instance's kept
+// one, whose buffer is copied out to the callers.
+func (inst *instance) kept(i int, v ort.Value) bool {
+	return v != nil && v == inst.keptOut[i].value
 }

@@ -3,7 +3,6 @@ package runtime
 import (
 	"context"
 	"fmt"
-	"reflect"
 
 	ort "github.com/yalue/onnxruntime_go"
 
@@ -36,12 +35,13 @@ type instance struct {
 	keptIn, keptOut []keptValue
 	values          []ort.Value // scratch for the inputs' and outputs' ORT values
 	fresh           []ort.Value // the values made for this run alone, released after it
-	copyOut         []bool      // outputs this run wrote into keptOut, copied out to the callers
+	shape           []int64     // scratch for a stacked batch's shape
 
-	// The context whose end terminates the runs (watch), its hook's stop
-	// function, and the channel closed once the hook has run. Used by the
-	// instance's one holder alone.
-	watching  context.Context
+	// The Done channel of the context whose end terminates the runs
+	// (watch): contexts that share it end together, so one hook serves
+	// them; the hook's stop function, and the channel closed once the
+	// hook has run. Used by the instance's one holder alone.
+	watching  <-chan struct{}
 	stopWatch func() bool
 	fired     chan struct{}
 }
@@ -152,7 +152,7 @@ func newInstance(s *ort.DynamicAdvancedSession, sig Signature) (*instance, error
 	}
 	n := len(sig.Inputs)
 	return &instance{session: s, opts: ro, keptIn: make([]keptValue, n), keptOut: make([]keptValue, len(sig.Outputs)),
-		values: make([]ort.Value, n+len(sig.Outputs)), copyOut: make([]bool, len(sig.Outputs))}, nil
+		values: make([]ort.Value, n+len(sig.Outputs))}, nil
 }
 
 func names(ios []IO) []string {
@@ -221,15 +221,16 @@ func (inst *instance) runTerminable(ctx context.Context, ins, outs []ort.Value) 
 // an instance the same context batch after batch until one is cancelled,
 // so the hook is made once per context rather than once per run.
 func (inst *instance) watch(ctx context.Context) {
-	if inst.stopWatch != nil && reflect.TypeOf(ctx).Comparable() && ctx == inst.watching {
+	done := ctx.Done()
+	if inst.stopWatch != nil && done == inst.watching {
 		return
 	}
 	inst.unwatch()
-	if ctx.Done() == nil {
+	if done == nil {
 		return // it never ends
 	}
 	fired := make(chan struct{})
-	inst.watching, inst.fired = ctx, fired
+	inst.watching, inst.fired = done, fired
 	inst.stopWatch = context.AfterFunc(ctx, func() {
 		inst.opts.Terminate()
 		close(fired)

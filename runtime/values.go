@@ -45,12 +45,11 @@ func splitBytes(b []byte) []string {
 
 // allocOutputs makes an output value for every output whose shape is
 // known before the run (dimension 0 is the batch): a kept one for a small
-// output, copied out after the run (copyOut), or one over a fresh Go buffer
+// output, copied out after the run, or one over a fresh Go buffer
 // that goes to the callers as is (results[i].Data set). The rest are left
 // nil for ORT to allocate.
 func (inst *instance) allocOutputs(sig Signature, batch int64, outs []ort.Value) ([]tensor.Tensor, error) {
 	results := make([]tensor.Tensor, len(sig.Outputs))
-	clear(inst.copyOut)
 	for i, io := range sig.Outputs {
 		results[i] = tensor.Tensor{Name: io.Name, DataType: io.DataType}
 		shape, ok := knownShape(io.Dims, batch)
@@ -60,11 +59,11 @@ func (inst *instance) allocOutputs(sig Signature, batch int64, outs []ort.Value)
 		results[i].Shape = shape
 		n := tensor.Elements(shape) * int64(io.DataType.Size())
 		if n <= smallOutputBytes {
-			v, err := inst.keptOut[i].over(shape, io.DataType, int(n), "output "+io.Name)
+			v, err := inst.keptOut[i].over(shape, io.DataType, int(n), "output", io.Name)
 			if err != nil {
 				return nil, err
 			}
-			outs[i], inst.copyOut[i] = v, true
+			outs[i] = v
 			continue
 		}
 		data := make([]byte, n)

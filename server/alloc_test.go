@@ -27,7 +27,7 @@ import (
 // ONNX Runtime and back to the encoded answer, as measured when the budget
 // was set (see docs/benchmarks.md). A change that adds allocations to the
 // request path fails here and must say why in the budget.
-const inferAllocs = 14
+const inferAllocs = 12
 
 func TestInferCallAllocationBudget(t *testing.T) {
 	s, body, hl := mlpServer(t)
