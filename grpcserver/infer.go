@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"math"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
@@ -17,11 +18,14 @@ import (
 // a tensor.Request only once the call is admitted, so a refused call costs
 // no conversion.
 type call struct {
-	in   *tritonpb.ModelInferRequest
-	req  tensor.Request
-	shm  *regions
-	held []*region         // shared-memory regions the call reads or writes, held until it ends
-	out  map[string][]byte // outputs to write into shared memory, by name
+	in  *tritonpb.ModelInferRequest
+	req tensor.Request
+	// timeout is server.infer_timeout, carried as Request.Timeout for the
+	// batcher's one expiry timer, as the HTTP door does.
+	timeout time.Duration
+	shm     *regions
+	held    []*region         // shared-memory regions the call reads or writes, held until it ends
+	out     map[string][]byte // outputs to write into shared memory, by name
 }
 
 // Request converts the message. Raw contents and shared memory are used
@@ -31,6 +35,7 @@ func (c *call) Request() (*tensor.Request, error) {
 	if err := c.convert(); err != nil {
 		return nil, err
 	}
+	c.req.Timeout = c.timeout
 	return &c.req, nil
 }
 
@@ -56,11 +61,9 @@ func (s *Server) infer(ctx context.Context, in *tritonpb.ModelInferRequest) (*tr
 	if err := s.gate.AdmitInference(presentedKey(ctx), in.ModelName); err != nil {
 		return nil, err
 	}
-	ictx, cancel := context.WithTimeout(ctx, s.cfg.InferTimeout)
-	defer cancel()
-	c := &call{in: in, shm: &s.shm}
+	c := &call{in: in, shm: &s.shm, timeout: s.cfg.InferTimeout}
 	defer func() { s.shm.release(c.held) }()
-	resp, err := s.models.InferDeferred(ictx, in.ModelName, in.ModelVersion, firstMetadata(ctx, s.cfg.RoutingKey), c)
+	resp, err := s.models.InferDeferred(ctx, in.ModelName, in.ModelVersion, firstMetadata(ctx, s.cfg.RoutingKey), c)
 	if err != nil {
 		return nil, err
 	}
