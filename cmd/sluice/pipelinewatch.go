@@ -174,15 +174,7 @@ type childLog struct {
 }
 
 func (l *childLog) Write(p []byte) (int, error) {
-	l.rest = append(l.rest, p...)
-	for {
-		line, rest, ok := bytes.Cut(l.rest, []byte("\n"))
-		if !ok {
-			break
-		}
-		l.emit(line)
-		l.rest = rest
-	}
+	eachLine(&l.rest, p, l.emit)
 	if len(l.rest) > maxChildLine {
 		l.flush()
 	}
