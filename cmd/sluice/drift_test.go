@@ -438,3 +438,11 @@ func TestFleetDriftSendsOneTrigger(t *testing.T) {
 		t.Errorf("events %v from %v, want one, from the fleet's source /sluice/fleet", ids, sources)
 	}
 }
+
+// The watcher recognises the event the monitor sends: the two packages
+// cannot share the constant (pipeline does not import the serving side).
+func TestWatcherKnowsTheDriftEventType(t *testing.T) {
+	if pipeline.DriftEventType != drift.EventType {
+		t.Errorf("pipeline.DriftEventType %q, drift.EventType %q: the watcher would not recognise the monitor's event", pipeline.DriftEventType, drift.EventType)
+	}
+}
